@@ -1,0 +1,501 @@
+"""``pilot.yaml`` → :class:`PilotConfig`, the only place defaults live.
+
+Every section is a pydantic model with ``extra="forbid"``, so a typo is an error that
+names the key (and the nearest known one) instead of a setting silently ignored.
+Durations are written ``"30s"``, ``"5m"``, ``"2h"``, ``"7d"`` or as a number of seconds.
+
+Example::
+
+    >>> cfg = PilotConfig.model_validate({"model": {"name": "churn", "target": "y"}})
+    >>> cfg.model.name, cfg.split.validation_fraction
+    ('churn', 0.2)
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from modelpilot.errors import ConfigError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``"90s"``, ``"5m"``, ``"2h"``, ``"7d"``, ``"1w"`` or a number.
+
+    >>> parse_duration("5m"), parse_duration(30)
+    (300.0, 30.0)
+    """
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as '30s', '5m', '2h' or '7d'")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
+    raise ValueError(f"expected a duration such as '30s', '5m', '2h' or '7d', got {value!r}")
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Action = Literal["fail", "warn", "off"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# --------------------------------------------------------------------------- model
+
+
+class FeaturesConfig(_Section):
+    """Which columns are features. ``None`` means inferred from the data's dtypes."""
+
+    numeric: list[str] | None = None
+    categorical: list[str] | None = None
+    exclude: list[str] = Field(default_factory=list)
+
+
+class ModelConfig(_Section):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    target: str
+    task: Literal["auto", "classification", "regression"] = "auto"
+    # import path of any scikit-learn compatible estimator; None = HistGradientBoosting per task
+    estimator: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    time_column: str | None = None
+    id_column: str | None = None
+    segments: list[str] = Field(default_factory=list)
+    seed: int = 0
+
+
+# --------------------------------------------------------------------------- data
+
+
+class CheckConfig(_Section):
+    action: Action = "fail"
+
+
+class MissingCheck(CheckConfig):
+    max_fraction: float = Field(0.2, ge=0, le=1)
+
+
+class TypesCheck(CheckConfig):
+    pass
+
+
+class RangesCheck(CheckConfig):
+    action: Action = "warn"
+    # column -> [low, high]; either bound may be null
+    columns: dict[str, tuple[float | None, float | None]] = Field(default_factory=dict)
+
+
+class OutliersCheck(CheckConfig):
+    action: Action = "warn"
+    # a value is an outlier beyond `factor` inter-quartile ranges outside the quartiles
+    factor: float = Field(3.0, gt=0)
+    max_fraction: float = Field(0.01, ge=0, le=1)
+
+
+class DuplicatesCheck(CheckConfig):
+    action: Action = "warn"
+    max_fraction: float = Field(0.05, ge=0, le=1)
+
+
+class ClassBalanceCheck(CheckConfig):
+    # the rarest class must hold at least this share of rows; a single class always fails
+    min_fraction: float = Field(0.01, ge=0, le=0.5)
+
+
+class ValidationConfig(_Section):
+    missing: MissingCheck = Field(default_factory=MissingCheck)
+    types: TypesCheck = Field(default_factory=TypesCheck)
+    ranges: RangesCheck = Field(default_factory=RangesCheck)
+    outliers: OutliersCheck = Field(default_factory=OutliersCheck)
+    duplicates: DuplicatesCheck = Field(default_factory=DuplicatesCheck)
+    class_balance: ClassBalanceCheck = Field(default_factory=ClassBalanceCheck)
+
+
+ColumnType = Literal["int", "float", "number", "bool", "category", "string", "datetime"]
+
+
+class DataConfig(_Section):
+    """Where training data comes from: a Parquet/CSV path (or glob), or a DuckDB query."""
+
+    source: str | None = None
+    query: str | None = None
+    # expected schema: column -> type; type mismatches are a validation check
+    schema_: dict[str, ColumnType] = Field(default_factory=dict, alias="schema")
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataConfig:
+        if self.source and self.query:
+            raise ValueError("give either data.source or data.query, not both")
+        return self
+
+
+class SplitConfig(_Section):
+    # "auto": by time when model.time_column is set, else stratified random
+    method: Literal["auto", "time", "random"] = "auto"
+    validation_fraction: float = Field(0.2, gt=0, lt=1)
+
+
+# --------------------------------------------------------------------------- training
+
+
+class ParamSpec(_Section):
+    type: Literal["int", "float", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ParamSpec:
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("a categorical parameter needs 'choices: [...]'")
+        elif self.low is None or self.high is None or self.low > self.high:
+            raise ValueError(f"an {self.type} parameter needs 'low' <= 'high'")
+        return self
+
+
+class TuningConfig(_Section):
+    enabled: bool = True
+    n_trials: int = Field(12, ge=1)
+    timeout: Duration | None = None
+    # metric to optimise; None = evaluation.metric
+    metric: str | None = None
+    # None = a default space for the default estimator, else no search
+    space: dict[str, ParamSpec] | None = None
+    pruning: bool = True
+    # trials run in parallel through the executor, this many at once
+    parallel: int = Field(2, ge=1)
+    # cross-validation folds inside the training split for each trial (1 = a holdout)
+    folds: int = Field(1, ge=1, le=10)
+
+
+ClassificationMetric = Literal["accuracy", "roc_auc", "f1", "log_loss"]
+RegressionMetric = Literal["rmse", "mae", "r2"]
+
+
+class EvaluationConfig(_Section):
+    # primary metric; None = accuracy (classification) or rmse (regression)
+    metric: ClassificationMetric | RegressionMetric | None = None
+    overfit_max_gap: float = Field(0.1, ge=0)
+    segment_min_rows: int = Field(20, ge=1)
+    learning_curve: bool = True
+    permutation_repeats: int = Field(3, ge=1)
+    importance_max_rows: int = Field(5000, ge=100)
+
+
+class GatesConfig(_Section):
+    # metric -> minimum (for error metrics such as rmse: maximum)
+    min_metrics: dict[str, float] = Field(default_factory=dict)
+    # the challenger must beat the champion by at least this much on the same holdout
+    min_improvement: float = Field(0.0, ge=0)
+    test: Literal["bootstrap", "mcnemar", "none"] = "bootstrap"
+    alpha: float = Field(0.05, gt=0, lt=1)
+    n_bootstrap: int = Field(1000, ge=100)
+    # no configured segment may lose more than this on the holdout
+    max_segment_regression: float = Field(0.05, ge=0)
+    max_overfit_gap: float | None = Field(None, ge=0)
+    human_approval: bool = False
+    approval_timeout: Duration | None = None
+    on_approval_timeout: Literal["reject", "approve"] = "reject"
+
+
+class CostsConfig(_Section):
+    compute_per_hour: float = Field(0.10, ge=0)
+    storage_per_gb_month: float = Field(0.023, ge=0)
+    # money earned per point (0.01) of the primary metric per period, for ROI
+    value_per_metric_point: float = Field(10.0, ge=0)
+    currency: str = "USD"
+
+
+# --------------------------------------------------------------------------- infrastructure
+
+
+class StoreConfig(_Section):
+    # SQLAlchemy URL; relative sqlite paths are relative to the config file
+    url: str = "sqlite:///.modelpilot/store.db"
+
+
+class ArtifactsConfig(_Section):
+    # a local folder (relative to the config file) or s3://bucket/prefix
+    url: str = ".modelpilot/artifacts"
+    # extra fsspec options, e.g. {"endpoint_url": ...} for an S3-compatible server
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class ExecutorConfig(_Section):
+    kind: str = "local"
+    workers: int = Field(2, ge=1)
+
+
+class ServingConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    max_body_bytes: int = Field(2_000_000, ge=1024)
+    max_instances: int = Field(10_000, ge=1)
+    log_flush_rows: int = Field(5_000, ge=1)
+    log_flush_interval: Duration = 5.0
+    # how often the server checks the store for moved aliases
+    refresh_interval: Duration = 1.0
+    require_token_for_predict: bool = False
+
+
+class MonitoringConfig(_Section):
+    # the window monitored: the last N predictions, and/or the last T of time
+    window_size: int = Field(2000, ge=10)
+    window_time: Duration | None = None
+    drift_method: Literal["auto", "psi", "ks", "chi2", "jensenshannon", "wasserstein"] = "auto"
+    # a column counts as drifted above this statistic (None = the method's default)
+    drift_threshold: float | None = None
+    min_samples: int = Field(200, ge=1)
+    estimate_performance: bool = True
+
+
+class TriggerRule(_Section):
+    enabled: bool = True
+    threshold: float
+    min_samples: int = Field(200, ge=1)
+    cooldown: Duration = 3600.0
+
+
+def _rule(threshold: float, enabled: bool = True) -> Any:
+    return Field(default_factory=lambda: TriggerRule(threshold=threshold, enabled=enabled))
+
+
+class TriggersConfig(_Section):
+    # cron expression for fixed-cadence retraining, e.g. "0 3 * * 0" (Sundays 03:00)
+    schedule: str | None = None
+    # share of drifted features
+    feature_drift: TriggerRule = _rule(0.5, enabled=False)
+    # drift statistic of the score distribution
+    prediction_drift: TriggerRule = _rule(0.2, enabled=False)
+    # absolute drop of the primary metric against the reference performance
+    performance_drop: TriggerRule = _rule(0.05)
+    # absolute drop of the primary metric in any configured segment
+    segment_performance_drop: TriggerRule = _rule(0.08)
+    # absolute drop of the estimated metric while labels are missing
+    estimated_performance_drop: TriggerRule = _rule(0.08, enabled=False)
+
+
+class BudgetConfig(_Section):
+    period: Duration = 7 * 86400.0
+    max_retrains: int | None = Field(10, ge=0)
+    max_cost: float | None = Field(None, ge=0)
+
+
+class RetrainingConfig(_Section):
+    # rows of the most recent labelled data
+    recent_rows: int = Field(5000, ge=10)
+    # share of the training set drawn from older history (0 = recent only)
+    history_fraction: float = Field(0.3, ge=0, lt=1)
+    # upsample segments performing worse than the rest by this factor
+    upsample_segments: bool = True
+    upsample_factor: float = Field(2.0, ge=1)
+    warm_start: bool = True
+    # share of recent labelled data held out for the gate's champion comparison
+    holdout_fraction: float = Field(0.25, gt=0, lt=1)
+    # also read data.source when building retraining data
+    include_source: bool = True
+    tune: bool = False
+
+
+class ShadowConfig(_Section):
+    min_labelled: int = Field(300, ge=10)
+
+
+class ABConfig(_Section):
+    share: float = Field(0.5, gt=0, lt=1)
+    min_detectable_effect: float = Field(0.03, gt=0)
+    alpha: float = Field(0.05, gt=0, lt=1)
+    power: float = Field(0.8, gt=0, lt=1)
+    sequential: bool = False
+    max_duration: Duration | None = None
+
+
+class CanaryConfig(_Section):
+    steps: list[float] = Field(default_factory=lambda: [5.0, 25.0, 50.0, 100.0])
+    hold_requests: int | None = Field(200, ge=1)
+    hold_duration: Duration | None = None
+    max_error_rate: float = Field(0.02, ge=0, le=1)
+    max_latency_p99_ms: float = Field(250.0, gt=0)
+    max_divergence: float = Field(0.25, ge=0)
+    metric_tolerance: float = Field(0.03, ge=0)
+    min_labelled: int = Field(100, ge=1)
+
+
+class RolloutConfig(_Section):
+    strategy: Literal["replace", "shadow", "ab", "canary"] = "replace"
+    # request field used as the routing key (sticky assignment); None = the request id
+    key_field: str | None = None
+    shadow: ShadowConfig = Field(default_factory=ShadowConfig)
+    ab: ABConfig = Field(default_factory=ABConfig)
+    canary: CanaryConfig = Field(default_factory=CanaryConfig)
+
+
+class ControllerConfig(_Section):
+    interval: Duration = 60.0
+
+
+class PolicyConfig(_Section):
+    """A named retraining policy for backtests: overrides of triggers/retraining."""
+
+    kind: Literal["never", "fixed", "dynamic"] = "dynamic"
+    every: int | None = Field(None, ge=1)
+    triggers: TriggersConfig | None = None
+    retraining: RetrainingConfig | None = None
+
+
+# --------------------------------------------------------------------------- root
+
+
+class PilotConfig(_Section):
+    model: ModelConfig
+    data: DataConfig = Field(default_factory=DataConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    tuning: TuningConfig = Field(default_factory=TuningConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    gates: GatesConfig = Field(default_factory=GatesConfig)
+    costs: CostsConfig = Field(default_factory=CostsConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    artifacts: ArtifactsConfig = Field(default_factory=ArtifactsConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    triggers: TriggersConfig = Field(default_factory=TriggersConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    retraining: RetrainingConfig = Field(default_factory=RetrainingConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    controller: ControllerConfig = Field(default_factory=ControllerConfig)
+    policies: dict[str, PolicyConfig] = Field(default_factory=dict)
+
+    # the folder relative paths are resolved against (the config file's folder)
+    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+
+    # ------------------------------------------------------------------ derived values
+
+    @property
+    def primary_metric(self) -> str:
+        """The metric gates, triggers and reports speak of."""
+        if self.evaluation.metric:
+            return self.evaluation.metric
+        return "rmse" if self.model.task == "regression" else "accuracy"
+
+    def resolve_path(self, path: str | Path) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    @property
+    def store_url(self) -> str:
+        url = self.store.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            return prefix + str(self.resolve_path(url[len(prefix) :]))
+        return url
+
+    @property
+    def artifacts_url(self) -> str:
+        url = self.artifacts.url
+        if "://" in url:
+            return url
+        return str(self.resolve_path(url))
+
+    def config_hash(self) -> str:
+        """A stable hash of the settings that shape a model (not of paths or servers)."""
+        shaping = self.model_dump(
+            mode="json", include={"model", "data", "split", "tuning", "evaluation"}
+        )
+        blob = json.dumps(shaping, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], *, base_dir: Path | None = None, source: str = "config") -> PilotConfig:
+        """Validate a mapping; errors become one :class:`ConfigError` naming every bad key."""
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{source}: the top level must be a mapping of sections, got {type(raw).__name__}")
+        try:
+            cfg = cls.model_validate(raw)
+        except ValidationError as exc:
+            raise ConfigError(_explain(exc, source)) from None
+        if base_dir is not None:
+            cfg.base_dir = base_dir
+        return cfg
+
+    @classmethod
+    def load(cls, path: str | Path) -> PilotConfig:
+        """Read ``pilot.yaml``.
+
+        Raises:
+            ConfigError: the file is missing, is not YAML, or has a bad key or value.
+        """
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(
+                f"no config file at {p}: run 'modelpilot init' to write an example, "
+                "or pass one with -c PATH"
+            )
+        try:
+            raw = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ConfigError(f"{p} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        return cls.from_dict(raw, base_dir=p.resolve().parent, source=str(p))
+
+
+def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The field names valid at ``loc`` (for "did you mean"), walking nested models."""
+    current: Any = model
+    for part in loc[:-1]:
+        fields = getattr(current, "model_fields", None)
+        if not fields or part not in fields and not any(f.alias == part for f in fields.values()):
+            return []
+        field = next(f for n, f in fields.items() if n == part or f.alias == part)
+        ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        candidates = [a for a in (ann, *args) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not candidates:
+            return []
+        current = candidates[0]
+    fields = getattr(current, "model_fields", {})
+    return [f.alias or n for n, f in fields.items() if n != "base_dir"]
+
+
+def _explain(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            known = _known_keys(PilotConfig, loc)
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else (f"; known keys: {', '.join(known)}" if known else "")
+            lines.append(f"  {key}: unknown key{hint}")
+        elif err["type"] == "missing":
+            lines.append(f"  {key}: required but missing")
+        else:
+            got = err.get("input")
+            got_s = repr(got) if not isinstance(got, dict | list) else type(got).__name__
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"  {key}: {msg} (got {got_s})")
+    return f"{source} has {len(lines)} problem{'s' if len(lines) > 1 else ''}:\n" + "\n".join(lines)
