@@ -1,0 +1,1 @@
+"""Test kits shipped with modelpilot: conformance suites and real test servers."""
