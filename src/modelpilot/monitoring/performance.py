@@ -1,0 +1,204 @@
+"""Model performance: measured from labels (overall and per segment), or estimated
+without labels from the model's own probabilities.
+
+Estimated performance (CBPE, "confidence-based performance estimation") assumes the
+predicted probabilities are **calibrated** on the live data: a row scored 0.8 is positive
+80% of the time. Then the expected accuracy of predicting the top class is the mean top
+probability, and the expected ROC AUC follows from treating each row as a fractional
+positive (weight p) and negative (weight 1 − p). The assumption survives covariate shift
+(P(x) changes, P(y|x) does not) but **not concept drift**: when P(y|x) changes the model
+is confidently wrong and the estimate stays high while the real accuracy falls. Only
+labels catch that; the estimate is a stopgap while labels are delayed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+from sklearn import metrics as skm
+
+from modelpilot.errors import DataError
+
+CLASSIFICATION_METRICS = ("accuracy", "roc_auc", "f1", "log_loss")
+REGRESSION_METRICS = ("rmse", "mae", "r2")
+
+
+def classification_metrics(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    proba: ArrayLike | None = None,
+    *,
+    classes: ArrayLike | None = None,
+) -> dict[str, float]:
+    """Accuracy and F1 (binary: of ``classes[1]``; multi-class: macro); with ``proba`` also
+    ROC AUC (one-vs-rest for multi-class) and log loss.
+
+    ``proba`` is ``predict_proba`` output in ``classes`` order (or the positive-class column
+    for binary). ROC AUC is left out when ``y_true`` holds a single class (it is undefined).
+
+    Raises:
+        DataError: lengths differ, or ``proba`` is given without ``classes``.
+    """
+    yt, yp = np.asarray(y_true), np.asarray(y_pred)
+    _same_length(yt, yp)
+    if yt.size == 0:
+        return {}
+    labels = np.asarray(classes) if classes is not None else np.unique(np.concatenate([yt, yp]))
+    out = {"accuracy": float(skm.accuracy_score(yt, yp))}
+    if labels.size == 2:
+        out["f1"] = float(skm.f1_score(yt, yp, pos_label=labels[1], labels=labels,
+                                       zero_division=0.0))
+    else:
+        out["f1"] = float(skm.f1_score(yt, yp, average="macro", labels=labels,
+                                       zero_division=0.0))
+    if proba is None:
+        return out
+    if classes is None:
+        raise DataError("proba was given without classes; pass classes in predict_proba order")
+    p = np.asarray(proba, dtype=np.float64)
+    if p.ndim == 1:
+        p = np.column_stack([1.0 - p, p])
+    _same_length(yt, p)
+    out["log_loss"] = float(skm.log_loss(yt, p, labels=labels))
+    if np.unique(yt).size > 1:
+        if labels.size == 2:
+            out["roc_auc"] = float(skm.roc_auc_score(yt == labels[1], p[:, 1]))
+        elif np.isin(labels, yt).all():
+            out["roc_auc"] = float(skm.roc_auc_score(yt, p, multi_class="ovr", labels=labels))
+    return out
+
+
+def regression_metrics(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, float]:
+    """RMSE, MAE and R² (R² left out below two rows, where it is undefined)."""
+    yt, yp = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
+    _same_length(yt, yp)
+    if yt.size == 0:
+        return {}
+    out = {
+        "rmse": float(skm.root_mean_squared_error(yt, yp)),
+        "mae": float(skm.mean_absolute_error(yt, yp)),
+    }
+    if yt.size >= 2:
+        out["r2"] = float(skm.r2_score(yt, yp))
+    return out
+
+
+def performance(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    *,
+    task: str,
+    proba: ArrayLike | None = None,
+    classes: ArrayLike | None = None,
+    segments: pd.DataFrame | None = None,
+    min_rows: int = 1,
+) -> dict[str, Any]:
+    """Metrics from labels, overall and per value of each segment column.
+
+    Args:
+        y_true, y_pred: labels and predictions (same length).
+        task: "classification" or "regression".
+        proba: classification probabilities (see :func:`classification_metrics`).
+        classes: class labels in ``proba`` column order.
+        segments: segment columns aligned row by row with the labels (index ignored).
+        min_rows: segments with fewer rows report only their ``n``.
+
+    Returns:
+        ``{"overall": {metric: value, "n": rows}, "segments": {column: {value: {...}}}}``
+        with segment values as strings.
+
+    Raises:
+        DataError: unknown task, or inputs of different lengths.
+    """
+    if task not in ("classification", "regression"):
+        raise DataError(f"task={task!r}; use 'classification' or 'regression'")
+    yt, yp = np.asarray(y_true), np.asarray(y_pred)
+    p = None if proba is None else np.asarray(proba, dtype=np.float64)
+
+    def measure(idx: NDArray[np.intp] | slice) -> dict[str, Any]:
+        n = int(yt[idx].shape[0])
+        if n < min_rows:
+            return {"n": n}
+        if task == "classification":
+            m = classification_metrics(yt[idx], yp[idx], None if p is None else p[idx],
+                                       classes=classes)
+        else:
+            m = regression_metrics(yt[idx], yp[idx])
+        return {**m, "n": n}
+
+    out: dict[str, Any] = {"overall": measure(slice(None)), "segments": {}}
+    if segments is not None:
+        _same_length(yt, segments)
+        for column in segments.columns:
+            # group ROW POSITIONS by segment value; one metrics call per segment, not per row
+            groups = pd.Series(np.arange(len(yt))).groupby(
+                segments[column].to_numpy(), dropna=False, sort=True
+            ).indices
+            out["segments"][str(column)] = {str(v): measure(idx) for v, idx in groups.items()}
+    return out
+
+
+def estimate_performance(
+    proba: ArrayLike, *, classes: ArrayLike | None = None
+) -> dict[str, float]:
+    """Expected performance without labels, assuming calibrated probabilities (CBPE).
+
+    Args:
+        proba: ``predict_proba`` output (n × classes) or the positive-class probability (1-D).
+        classes: class labels in column order (only checked for the column count).
+
+    Returns:
+        ``expected_accuracy`` = mean of the top-class probability (for predicting the
+        top class), and for binary models ``expected_roc_auc``: the AUC expected when row i
+        is positive with probability p_i, i.e. Σ_{i,j} p_i (1 − p_j) [s_i > s_j] /
+        (Σ p_i · Σ (1 − p_j)) with ties counted half, over pairs i ≠ j. Also ``n``.
+
+    Raises:
+        DataError: probabilities outside [0, 1] or a column count that does not match.
+
+    Example:
+        >>> estimate_performance([0.9, 0.8, 0.1])["expected_accuracy"]
+        0.8666666666666667
+    """
+    p = np.asarray(proba, dtype=np.float64)
+    if p.ndim == 1:
+        p = np.column_stack([1.0 - p, p])
+    if p.size and (np.nanmin(p) < 0 or np.nanmax(p) > 1):
+        raise DataError("probabilities must lie in [0, 1]; pass predict_proba output")
+    if classes is not None and len(np.asarray(classes)) != p.shape[1]:
+        raise DataError(
+            f"proba has {p.shape[1]} columns but {len(np.asarray(classes))} classes were given"
+        )
+    out: dict[str, float] = {"n": float(p.shape[0])}
+    if p.shape[0] == 0:
+        return out
+    out["expected_accuracy"] = float(np.mean(p.max(axis=1)))
+    if p.shape[1] == 2:
+        auc = _expected_auc(p[:, 1])
+        if auc is not None:
+            out["expected_roc_auc"] = auc
+    return out
+
+
+def _expected_auc(s: NDArray[np.float64]) -> float | None:
+    # with calibrated scores, row i is positive w.p. s_i; sort once, then for each row the
+    # negative mass strictly below it (cumsum) plus half the tied negative mass
+    order = np.argsort(s, kind="stable")
+    ss, pos = s[order], s[order]
+    neg = 1.0 - pos
+    uniq, start, counts = np.unique(ss, return_index=True, return_counts=True)
+    neg_by_value = np.add.reduceat(neg, start)
+    below = np.concatenate([[0.0], np.cumsum(neg_by_value)[:-1]])
+    idx = np.repeat(np.arange(uniq.size), counts)
+    # ties: the other tied rows' negative mass counts half (a row is never paired with itself)
+    wins = pos * (below[idx] + 0.5 * (neg_by_value[idx] - neg))
+    denom = pos.sum() * neg.sum() - float(np.sum(pos * neg))  # exclude i == j pairs
+    return float(wins.sum() / denom) if denom > 0 else None
+
+
+def _same_length(a: Any, b: Any) -> None:
+    if len(a) != len(b):
+        raise DataError(f"got {len(a)} labels but {len(b)} predictions/rows; align them")
