@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from modelpilot.errors import ConfigError
 
@@ -296,6 +304,43 @@ class TriggersConfig(_Section):
     segment_performance_drop: TriggerRule = _rule(0.08)
     # absolute drop of the estimated metric while labels are missing
     estimated_performance_drop: TriggerRule = _rule(0.08, enabled=False)
+    # a drift alarm (feature or prediction drift) alone is a reason to watch, not to retrain:
+    # with this on, drift only fires when labelled performance is unavailable or also
+    # degrading; otherwise it writes a "drift_watch" event (docs/policy.md)
+    drift_requires_performance: bool = True
+    # the performance reference after a promotion: "carried" keeps the best of the new
+    # champion's holdout score and the previous reference, so a half-recovered model still
+    # triggers; "promotion" resets it to each new model's holdout score (lowers its own bar)
+    reference: Literal["carried", "promotion"] = "carried"
+    # a carried reference is lowered only after this many consecutive retrains whose holdout
+    # score stayed below it by more than performance_drop.threshold (the bar is unreachable
+    # now); None = never lowered
+    reference_accept_after: int | None = Field(default=3, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_thresholds(cls, data: Any) -> Any:
+        # a rule written partially (e.g. `feature_drift: {enabled: true}`) keeps its default
+        # threshold instead of failing with "threshold: required"; enabled defaults to true
+        if isinstance(data, dict):
+            data = dict(data)
+            for name, field in cls.model_fields.items():
+                rule = data.get(name)
+                if isinstance(rule, dict) and "threshold" not in rule and field.default_factory:
+                    data[name] = {**rule, "threshold": field.default_factory().threshold}  # type: ignore[call-arg]
+        return data
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_schedule(cls, value: str | None) -> str | None:
+        if value is not None:
+            from croniter import croniter
+
+            if not croniter.is_valid(value):
+                raise ValueError(
+                    "not a cron expression; write five fields such as '0 3 * * 0' (Sundays 03:00)"
+                )
+        return value
 
 
 class BudgetConfig(_Section):
