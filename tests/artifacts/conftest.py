@@ -8,15 +8,16 @@ from uuid import uuid4
 import pytest
 
 from modelpilot.testing.s3 import S3Server, moto_s3
+from modelpilot.testing.services import unavailable
 
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:
     """moto's S3 server for the whole session (skipped when moto is not installed)."""
-    pytest.importorskip(
-        "moto.server",
-        reason="moto is not installed: pip install 'modelpilot[test]' to run S3 tests",
-    )
+    try:
+        import moto.server  # noqa: F401
+    except ImportError:
+        unavailable("moto is not installed: pip install 'modelpilot[test]' to run S3 tests")
     with moto_s3(bucket="modelpilot-session") as server:
         yield server
 
