@@ -10,7 +10,8 @@ from sklearn import metrics as skm
 
 from modelpilot.config import GatesConfig
 from modelpilot.errors import ConfigError, DataError
-from modelpilot.policy.compare import compare_to_champion, higher_is_better
+from modelpilot.metrics import higher_is_better
+from modelpilot.policy.compare import compare_to_champion
 
 
 def classifier_predictions(n: int, acc_old: float, acc_new: float, seed: int) -> tuple[np.ndarray, ...]:

@@ -40,17 +40,8 @@ import numpy as np
 
 from modelpilot.config import GatesConfig
 from modelpilot.errors import ConfigError, DataError
+from modelpilot.metrics import higher_is_better
 
-# True = higher is better. The one place the direction of a metric is decided.
-METRIC_DIRECTIONS: dict[str, bool] = {
-    "accuracy": True,
-    "roc_auc": True,
-    "f1": True,
-    "r2": True,
-    "log_loss": False,
-    "rmse": False,
-    "mae": False,
-}
 # a segment smaller than this says more about noise than about the model
 MIN_SEGMENT_ROWS = 30
 # below this many holdout rows no comparison is meaningful
@@ -60,26 +51,6 @@ _MAX_LOOPED_REPLICATES = 1000
 # elements of one bootstrap index chunk (rows x replicates), bounds memory to ~32 MB
 _CHUNK_ELEMENTS = 4_000_000
 _NEEDS_PROBA = {"roc_auc", "log_loss"}
-
-
-def higher_is_better(metric: str) -> bool:
-    """Whether a larger value of ``metric`` is better.
-
-    Raises:
-        ConfigError: the metric is unknown.
-    """
-    try:
-        return METRIC_DIRECTIONS[metric]
-    except KeyError:
-        known = ", ".join(sorted(METRIC_DIRECTIONS))
-        raise ConfigError(
-            f"unknown metric {metric!r}: known metrics are {known}; set evaluation.metric to one of them"
-        ) from None
-
-
-def improvement(metric: str, new: float, old: float) -> float:
-    """How much better ``new`` is than ``old`` (positive = better), for any metric direction."""
-    return (new - old) if higher_is_better(metric) else (old - new)
 
 
 @dataclass(frozen=True)

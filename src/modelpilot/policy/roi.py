@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from modelpilot.config import CostsConfig
-from modelpilot.policy.compare import higher_is_better
+from modelpilot.metrics import higher_is_better
 
 GB = 2**30
 METRIC_POINT = 0.01

@@ -46,7 +46,7 @@ from typing import Any, Literal
 from modelpilot.config import PilotConfig, TriggerRule, TriggersConfig
 from modelpilot.errors import ConfigError, DataError, StoreError
 from modelpilot.policy.budget import check_budget, in_period
-from modelpilot.policy.compare import higher_is_better, improvement
+from modelpilot.metrics import higher_is_better, improvement
 
 __all__ = [
     "MonitoringSummary",

@@ -1,0 +1,100 @@
+"""Package a trained model: the skops bundle, the reference profile, optional ONNX.
+
+The bundle is the fitted :func:`~modelpilot.training.preprocess.build_pipeline`
+pipeline saved with :func:`modelpilot.artifacts.save_model` (skops, never pickle). The
+reference profile — the training features plus the model's scores and predictions on
+the validation rows (out-of-sample, like live traffic) — is what monitoring compares
+live traffic with; it is stored as a JSON artifact next to the model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from modelpilot.artifacts import ArtifactStore, put_json, save_model
+from modelpilot.data import FeatureSpec
+from modelpilot.errors import ModelpilotError
+from modelpilot.monitoring.reference import build_reference
+
+
+def save_bundle(artifacts: ArtifactStore, pipeline: Pipeline) -> str:
+    """Store the fitted pipeline; returns its artifact key (``...skops``).
+
+    Raises:
+        ArtifactError: the pipeline cannot be serialised by skops.
+    """
+    return save_model(artifacts, pipeline)
+
+
+def save_reference(
+    artifacts: ArtifactStore,
+    X_train: pd.DataFrame,
+    features: FeatureSpec,
+    scores: np.ndarray | None,
+    predictions: np.ndarray | None,
+) -> str:
+    """Build the reference profile and store it as JSON; returns its key.
+
+    Args:
+        X_train: the training features (the distribution drift is measured against).
+        features: which columns are numeric / categorical.
+        scores: validation scores (positive-class probability, top-class probability or
+            regression output) — out-of-sample, so comparable with live scores.
+        predictions: validation predictions.
+    """
+    profile: dict[str, Any] = build_reference(X_train, features)
+    if scores is not None or predictions is not None:
+        # scores are profiled separately because they come from other rows than X_train
+        n = len(scores) if scores is not None else len(predictions)  # type: ignore[arg-type]
+        scored = build_reference(
+            pd.DataFrame(index=range(n)), numeric=[], categorical=[], scores=scores, predictions=predictions
+        )
+        profile["score"], profile["prediction"] = scored["score"], scored["prediction"]
+    return put_json(artifacts, profile)
+
+
+_ONNX_TYPES = {"float": "FloatTensorType", "int": "Int64TensorType", "bool": "BooleanTensorType"}
+
+
+def export_onnx(pipeline: Pipeline, signature: list[dict[str, str]], path: str | Path) -> Path:
+    """Write the pipeline as an ONNX file for edge runtimes (one input per signature column).
+
+    Args:
+        pipeline: the fitted bundle.
+        signature: the version's signature (``[{"name", "type"}]``).
+        path: where to write the ``.onnx`` file.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ModelpilotError: skl2onnx is not installed, or the pipeline has a step ONNX
+            cannot express.
+    """
+    if importlib.util.find_spec("skl2onnx") is None:
+        raise ModelpilotError(
+            "ONNX export needs skl2onnx: pip install skl2onnx onnxruntime (then run the export again)"
+        )
+    import skl2onnx  # type: ignore[import-not-found]
+    from skl2onnx.common import data_types  # type: ignore[import-not-found]
+
+    inputs = [
+        (col["name"], getattr(data_types, _ONNX_TYPES.get(col["type"], "StringTensorType"))([None, 1]))
+        for col in signature
+    ]
+    try:
+        model = skl2onnx.convert_sklearn(pipeline, initial_types=inputs)
+    except Exception as exc:  # skl2onnx raises RuntimeError/NotImplementedError per converter
+        raise ModelpilotError(
+            f"cannot export the model to ONNX: {exc}; ONNX supports standard scikit-learn "
+            "steps only — keep the skops bundle for this model"
+        ) from exc
+    out = Path(path)
+    out.write_bytes(model.SerializeToString())
+    return out
