@@ -1,0 +1,104 @@
+"""Rich renderings of the dicts commands return (the same dicts ``--json`` prints)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return "—" if value is None else str(value)
+
+
+def _metrics_table(title: str, columns: dict[str, dict[str, Any]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    for name in columns:
+        table.add_column(name, justify="right")
+    keys = sorted({k for m in columns.values() for k in m})
+    for key in keys:
+        table.add_row(key, *(_fmt(m.get(key)) for m in columns.values()))
+    return table
+
+
+def print_train_result(console: Console, r: dict[str, Any]) -> None:
+    """The summary of one training run: metrics, segments, features, profile, cost."""
+    aliases = ", ".join(r.get("aliases") or []) or "no alias"
+    gate = r.get("gate") or {}
+    verdict = "[green]passed[/]" if gate.get("passed") else "[red]rejected[/]"
+    console.print(
+        f"\n[bold]{r['model']}[/] version [bold]{r['version']}[/] ({aliases}) — gate {verdict}"
+    )
+    for reason in gate.get("reasons") or []:
+        console.print(f"  • {reason}")
+    console.print(_metrics_table("Metrics", {"train": r["train_metrics"], "validation": r["metrics"]}))
+    over = r.get("overfitting") or {}
+    if over:
+        flag = "[red]overfitting[/]" if over.get("flagged") else "ok"
+        console.print(f"train–validation gap {_fmt(over.get('gap'))} (bound {_fmt(over.get('bound'))}): {flag}")
+
+    if r.get("segments"):
+        seg = Table(title="Segments (validation)", title_justify="left")
+        metric = r.get("primary_metric", "accuracy")
+        for col in ("segment", "value", "rows", metric):
+            seg.add_column(col, justify="right" if col in ("rows", metric) else "left")
+        for s in r["segments"]:
+            seg.add_row(str(s["segment"]), str(s["value"]), str(s["rows"]), _fmt(s.get(metric)))
+        console.print(seg)
+
+    if r.get("feature_importance"):
+        imp = Table(title="Top features (permutation importance)", title_justify="left")
+        imp.add_column("feature")
+        imp.add_column("importance", justify="right")
+        imp.add_column("± std", justify="right")
+        for f in r["feature_importance"][:8]:
+            imp.add_row(f["feature"], _fmt(f["importance"]), _fmt(f.get("std")))
+        console.print(imp)
+
+    prof = r.get("profile") or {}
+    if prof.get("stages"):
+        table = Table(title="Profile", title_justify="left")
+        for col in ("stage", "wall s", "cpu s"):
+            table.add_column(col, justify="left" if col == "stage" else "right")
+        for name, st in prof["stages"].items():
+            table.add_row(name, _fmt(st.get("wall_s")), _fmt(st.get("cpu_s")))
+        table.add_row("[bold]total[/]", _fmt(prof.get("wall_s")), _fmt(prof.get("cpu_s")))
+        console.print(table)
+        console.print(
+            f"peak memory {_fmt(prof.get('peak_memory_mb'))} MB · "
+            f"read {prof.get('bytes_read', 0):,} B · written {prof.get('bytes_written', 0):,} B"
+        )
+    cost = r.get("cost") or {}
+    if cost:
+        cur = cost.get("currency", "")
+        console.print(
+            f"cost {cost.get('total', 0):.6f} {cur} "
+            f"(compute {cost.get('compute', 0):.6f}, storage {cost.get('storage', 0):.6f})"
+        )
+
+
+def print_status(console: Console, status: dict[str, Any]) -> None:
+    """Models with their versions and aliases."""
+    if not status["models"]:
+        console.print("no models yet: run [bold]modelpilot train[/]")
+        return
+    for model in status["models"]:
+        by_version: dict[int, list[str]] = {}
+        for alias, version in model["aliases"].items():
+            by_version.setdefault(version, []).append(alias)
+        table = Table(title=f"[bold]{model['name']}[/]", title_justify="left")
+        for col in ("version", "status", "aliases", "metrics", "created"):
+            table.add_column(col)
+        for v in model["versions"]:
+            metrics = ", ".join(f"{k}={_fmt(val)}" for k, val in sorted(v["metrics"].items())[:4])
+            table.add_row(
+                str(v["version"]), v["status"], ", ".join(by_version.get(v["version"], [])), metrics, v["created_at"][:19]
+            )
+        console.print(table)
+        rollout = model.get("rollout")
+        if rollout:
+            console.print(f"rollout: {rollout}")

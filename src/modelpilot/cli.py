@@ -1,0 +1,156 @@
+"""The ``modelpilot`` command: thin commands over :class:`~modelpilot.pilot.Pilot`.
+
+One top-level handler prints a :class:`ModelpilotError` without a traceback (``--debug``
+shows it) and exits 1; ``--json`` prints the dict the tables are drawn from.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from modelpilot.errors import ModelpilotError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from modelpilot.pilot import Pilot
+
+app = typer.Typer(
+    name="modelpilot",
+    help="An autopilot for machine-learning models in production.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOpt = Annotated[Path, typer.Option("-c", "--config", help="Path of pilot.yaml.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+_state: dict[str, bool] = {"debug": False}
+
+
+@app.callback()
+def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False) -> None:
+    _state["debug"] = debug
+
+
+def _pilot(config: Path) -> Pilot:
+    from modelpilot.pilot import Pilot
+
+    return Pilot.from_config(config)
+
+
+def print_json(obj: Any) -> None:
+    """Plain JSON on stdout (no Rich markup), so it pipes into jq."""
+    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+@contextmanager
+def progress_bars(enabled: bool = True) -> Iterator[Callable[[str, int, int | None], None]]:
+    """A ``progress(stage, done, total)`` callback drawing one Rich bar per stage."""
+    if not enabled:
+        yield lambda stage, done, total: None
+        return
+    bars = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description:<22}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    )
+    tasks: dict[str, Any] = {}
+
+    def update(stage: str, done: int, total: int | None) -> None:
+        if stage not in tasks:
+            tasks[stage] = bars.add_task(stage, total=total)
+        bars.update(tasks[stage], completed=done, total=total)
+
+    with bars:
+        yield update
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@app.command()
+def init(
+    folder: Annotated[Path, typer.Argument(help="Where to write pilot.yaml and data/.")] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing pilot.yaml.")] = False,
+) -> None:
+    """Write a commented example pilot.yaml and a small example dataset."""
+    from modelpilot._init_template import write_example
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in write_example(folder, force=force):
+        console.print(f"wrote [bold]{path}[/]")
+    console.print("next: [bold]modelpilot train[/]")
+
+
+@app.command()
+def train(
+    config: ConfigOpt = Path("pilot.yaml"),
+    as_json: JsonOpt = False,
+    no_tune: Annotated[bool, typer.Option("--no-tune", help="Skip the hyperparameter search.")] = False,
+) -> None:
+    """Validate the data, tune, fit, evaluate, profile and register a model version."""
+    from modelpilot import _report
+
+    with _pilot(config) as pilot, progress_bars(enabled=not as_json) as progress:
+        result = pilot.train(progress=progress, tune=False if no_tune else None)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        _report.print_train_result(console, result.to_dict())
+
+
+@app.command()
+def status(config: ConfigOpt = Path("pilot.yaml"), as_json: JsonOpt = False) -> None:
+    """Models, versions, aliases (and rollout state)."""
+    from modelpilot import _report
+
+    with _pilot(config) as pilot:
+        result = pilot.status()
+    if as_json:
+        print_json(result)
+    else:
+        _report.print_status(console, result)
+
+
+def main() -> None:
+    """Entry point: run the app, turning user errors into one line and exit code 1."""
+    try:
+        app(standalone_mode=False)
+    except ModelpilotError as exc:
+        if _state["debug"]:
+            err_console.print_exception()
+        err_console.print("[bold red]error:[/]", escape(str(exc)), highlight=False)
+        sys.exit(1)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click's usage errors and the like
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()
