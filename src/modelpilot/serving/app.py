@@ -1,0 +1,351 @@
+"""The prediction server: predict, feedback, model info, health and Prometheus metrics.
+
+Handlers parse, call and serialise. The predict path reads the raw body, validates it
+against the served version's signature straight into NumPy columns (``schema.py``),
+builds ONE DataFrame, predicts, answers with orjson, and hands the rows to the log
+writer's queue — no IO and no pydantic on the response path. The model cache and the log
+writer live in the app's lifespan: started on startup, and on shutdown the writer drains
+and writes every logged row.
+
+Errors: one handler maps every :class:`ModelpilotError` to its status and
+``{"error": {"type", "message"}}``; anything unexpected is a 500 whose body says nothing
+about the cause (the traceback goes to the server log). Each error is counted in
+``/metrics``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from modelpilot.config import PilotConfig
+from modelpilot.errors import ModelNotFound, ModelpilotError, NotFound, RequestError
+from modelpilot.serving import docs
+from modelpilot.serving.cache import LoadedModel, ModelCache
+from modelpilot.serving.limits import BodyLimitMiddleware
+from modelpilot.serving.metrics import CONTENT_TYPE_LATEST, ServingMetrics
+from modelpilot.serving.predlog import (
+    FeedbackBatch,
+    PredictionBatch,
+    PredictionLogReader,
+    PredictionLogWriter,
+)
+from modelpilot.serving.schema import MalformedRequest, finite_or_none, loads, new_ids, parse_ids
+
+if TYPE_CHECKING:
+    from modelpilot.artifacts import ArtifactStore
+
+log = logging.getLogger(__name__)
+
+ExtraLifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+_JSON = "application/json"
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
+# Predict in the threadpool (True) or on the event loop (False). Measured with
+# benchmarks/bench_serving.py: see docs/serving.md for the figures behind the choice.
+PREDICT_IN_THREADPOOL = False
+
+
+class RecentIds:
+    """The ids of the most recent predictions (bounded), to check feedback without IO.
+
+    Only touched from the event loop thread, so it needs no lock.
+    """
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        self.capacity = capacity
+        self._ids: set[str] = set()
+        self._batches: deque[list[str]] = deque()
+        self._size = 0
+
+    def add(self, ids: list[str]) -> None:
+        self._batches.append(ids)
+        self._ids.update(ids)
+        self._size += len(ids)
+        while self._size > self.capacity and len(self._batches) > 1:
+            old = self._batches.popleft()
+            self._size -= len(old)
+            self._ids.difference_update(old)
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._ids
+
+
+class InternalError(ModelpilotError):
+    """An unexpected failure; the message is generic on purpose (details go to the log)."""
+
+    status_code = 500
+
+
+_INTERNAL = "internal server error; the server log has the details"
+Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Response]])
+
+
+def _guard(handler: Handler) -> Handler:
+    """Turn an unexpected exception into :class:`InternalError` inside the route.
+
+    Starlette's catch-all handler answers a 500 but then re-raises, and uvicorn closes the
+    connection; raising a ModelpilotError instead keeps the connection and the server clean.
+    """
+
+    @functools.wraps(handler)
+    async def guarded(*args: Any, **kwargs: Any) -> Response:
+        try:
+            return await handler(*args, **kwargs)
+        except (ModelpilotError, StarletteHTTPException):
+            raise
+        except Exception as exc:
+            log.exception("unexpected error in %s", handler.__name__)
+            raise InternalError(_INTERNAL) from exc
+
+    return guarded  # type: ignore[return-value]
+
+
+def _json(payload: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(payload, option=_NUMPY), status_code=status, media_type=_JSON)
+
+
+def create_app(
+    cfg: PilotConfig,
+    store: Any,
+    artifacts: ArtifactStore,
+    *,
+    extra_lifespan: ExtraLifespan | None = None,
+    replica_id: str | None = None,
+) -> FastAPI:
+    """Build the ASGI app serving every model of ``store``'s champion aliases.
+
+    Args:
+        cfg: the config (``serving`` section: limits, log flushing, refresh interval).
+        store: the metadata store (aliases and versions are read from it).
+        artifacts: the artifact store holding the model files and the prediction log.
+        extra_lifespan: an async context manager factory entered inside the server's own
+            lifespan (e.g. to run the controller or mount the UI's resources).
+        replica_id: names this replica's log segments (random by default).
+
+    Returns:
+        The FastAPI app; its state holds ``cache``, ``writer``, ``metrics`` and ``recent``.
+    """
+    sc = cfg.serving
+    metrics = ServingMetrics()
+
+    def on_swap(name: str, old: int | None, new: int) -> None:
+        metrics.model_version.labels(name).set(new)
+        if old is not None:
+            metrics.swaps.labels(name).inc()
+
+    cache = ModelCache(store, artifacts, refresh_interval=sc.refresh_interval, on_swap=on_swap)
+    writer = PredictionLogWriter(
+        artifacts, flush_rows=sc.log_flush_rows, flush_interval=sc.log_flush_interval,
+        replica_id=replica_id,
+        on_written=lambda model, kind, rows: metrics.logged_rows.labels(model, kind).inc(rows),
+        on_error=lambda exc: metrics.log_write_errors.inc(),
+    )
+    metrics.log_pending_rows.set_function(lambda: float(writer.pending_rows))
+    recent = RecentIds()
+    readers: dict[str, PredictionLogReader] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        writer.start()
+        await run_in_threadpool(cache.load_all)
+        cache.start()
+        try:
+            if extra_lifespan is None:
+                yield
+            else:
+                async with extra_lifespan(app):
+                    yield
+        finally:
+            cache.stop()
+            await run_in_threadpool(writer.close)
+            for reader in readers.values():
+                reader.close()
+
+    app = FastAPI(title="modelpilot", version="0.1.0", lifespan=lifespan)
+    app.state.cache, app.state.writer, app.state.metrics = cache, writer, metrics
+    app.state.recent, app.state.config, app.state.store = recent, cfg, store
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=sc.max_body_bytes,
+        on_reject=lambda: metrics.count_error("PayloadTooLarge", 413),
+    )
+    _add_error_handlers(app, metrics, cache)
+
+    async def model_for(name: str) -> LoadedModel:
+        model = cache.get(name)
+        if model is None:
+            model = await run_in_threadpool(cache.load, name)
+        return model
+
+    def reader_for(name: str) -> PredictionLogReader:
+        if name not in readers:
+            readers[name] = PredictionLogReader(artifacts, name)
+        return readers[name]
+
+    app.state.reader_for = reader_for
+
+    @app.post("/v1/models/{name}/predict", **docs.PREDICT)
+    @_guard
+    async def predict(name: str, request: Request) -> Response:
+        start = time.perf_counter()
+        body = await request.body()
+        model = cache.get(name) or await model_for(name)
+        parsed = model.schema.parse(body, max_instances=sc.max_instances)
+        if PREDICT_IN_THREADPOOL:
+            out = await run_in_threadpool(model.predict_columns, parsed.columns)
+        else:
+            out = model.predict_columns(parsed.columns)
+        ids = parsed.ids if parsed.ids is not None else new_ids(parsed.n)
+        labels = out.labels if out.labels.dtype.kind == "f" else out.labels.tolist()
+        payload: dict[str, Any] = {"predictions": labels, "ids": ids, "model_version": model.version}
+        if out.probabilities is not None:
+            payload["probabilities"] = out.probabilities
+        content = orjson.dumps(payload, option=_NUMPY)
+        elapsed = time.perf_counter() - start
+        writer.log_predictions(
+            PredictionBatch(
+                model=name, ids=ids, version=model.version, predictions=out.labels,
+                scores=out.scores, probabilities=out.probabilities, features=parsed.columns,
+                latency_ms=elapsed * 1000.0,
+            )
+        )
+        recent.add(ids)
+        metrics.observe_predict(name, model.version, elapsed)
+        return Response(content, media_type=_JSON)
+
+    @app.post("/v1/models/{name}/feedback", **docs.FEEDBACK)
+    @_guard
+    async def feedback(name: str, request: Request) -> Response:
+        body = await request.body()
+        model = await model_for(name)
+        ids, labels, rewards = _parse_feedback(loads(body))
+        rest = [i for i in ids if i not in recent]
+        found = await run_in_threadpool(reader_for(name).known_ids, rest) if rest else set()
+        keep = [k for k, i in enumerate(ids) if i in recent or i in found]
+        unknown = [i for i in ids if i not in recent and i not in found]
+        if not keep:
+            raise NotFound(
+                f"none of the {len(ids)} ids was ever predicted by model {name!r} "
+                f"(e.g. {unknown[:3]}): send the ids returned by POST /v1/models/{name}/predict"
+            )
+        writer.log_feedback(
+            FeedbackBatch(
+                model=name, ids=[ids[k] for k in keep], labels=[labels[k] for k in keep],
+                rewards=None if rewards is None else [rewards[k] for k in keep],
+            )
+        )
+        metrics.count_request(name, str(model.version), "feedback", 200)
+        return _json({"accepted": len(keep), "unknown": len(unknown), "unknown_ids": unknown[:10]})
+
+    @app.get("/v1/models/{name}", **docs.MODEL_INFO)
+    @_guard
+    async def model_info(name: str) -> Response:
+        return _json(await run_in_threadpool(_describe, store, name))
+
+    @app.get("/healthz", **docs.HEALTH)
+    async def healthz() -> Response:
+        return _json({"status": "ok", "models": cache.loaded()})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _parse_feedback(doc: Any) -> tuple[list[str], list[str], list[float | None] | None]:
+    if not isinstance(doc, dict) or not isinstance(doc.get("ids"), list):
+        raise MalformedRequest(
+            'a feedback body is {"ids": [...], "labels": [...], "rewards": [...]?}'
+        )
+    extra = doc.keys() - {"ids", "labels", "rewards"}
+    if extra:
+        raise RequestError(f"unknown field(s) {sorted(extra)}: send only ids, labels and rewards")
+    n = len(doc["ids"])
+    if n == 0:
+        raise RequestError("'ids' is empty: send at least one id with its label")
+    ids = parse_ids(doc["ids"], n) or []
+    raw_labels = doc.get("labels")
+    if not isinstance(raw_labels, list) or len(raw_labels) != n:
+        raise RequestError(f"'labels' must be a list with one label per id ({n})")
+    if not set(map(type, raw_labels)) <= {str, int, float, bool}:
+        bad = [i for i, v in enumerate(raw_labels) if type(v) not in (str, int, float, bool)]
+        raise RequestError(f"labels must be strings or numbers; entries {bad[:5]} are not")
+    labels = [str(v) for v in raw_labels]
+    rewards = doc.get("rewards")
+    if rewards is not None:
+        if not isinstance(rewards, list) or len(rewards) != n:
+            raise RequestError(f"'rewards' must be a list with one number (or null) per id ({n})")
+        bad = [i for i, v in enumerate(rewards) if not finite_or_none(v)]
+        if bad:
+            raise RequestError(f"rewards must be finite numbers or null; entries {bad[:5]} are not")
+        rewards = [None if v is None else float(v) for v in rewards]
+    return ids, labels, rewards
+
+
+def _describe(store: Any, name: str) -> dict[str, Any]:
+    if name not in store.list_models():
+        raise ModelNotFound(f"no model named {name!r}: 'modelpilot status' lists the models")
+    aliases = {k: int(v) for k, v in store.aliases(name).items()}
+    champion = aliases.get("champion")
+    versions = [
+        {
+            "version": v.version, "status": v.status, "task": v.task, "metrics": v.metrics,
+            "created_at": v.created_at.isoformat(), "description": v.description,
+        }
+        for v in store.list_versions(name)
+    ]
+    return {
+        "name": name, "champion": champion, "aliases": aliases, "versions": versions,
+        "challengers": [], "traffic": {} if champion is None else {str(champion): 1.0},
+        "rollout": None,
+    }
+
+
+def _add_error_handlers(app: FastAPI, metrics: ServingMetrics, cache: ModelCache) -> None:
+    def account(request: Request, type_name: str, status: int) -> None:
+        metrics.count_error(type_name, status)
+        name = request.scope.get("path_params", {}).get("name")
+        model = cache.get(name) if isinstance(name, str) else None
+        endpoint = request.url.path.rsplit("/", 1)[-1] if name else request.url.path.strip("/")
+        metrics.count_request(
+            model.name if model else "unknown", str(model.version) if model else "",
+            endpoint if endpoint in ("predict", "feedback") else "other", status,
+        )
+
+    @app.exception_handler(ModelpilotError)
+    async def modelpilot_error(request: Request, exc: ModelpilotError) -> Response:
+        status = exc.status_code
+        account(request, exc.type_name, status)
+        if status >= 500 and not isinstance(exc, InternalError):
+            log.error("%s on %s: %s", exc.type_name, request.url.path, exc)
+        return _json(exc.to_dict(), status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        account(request, "HTTPError", exc.status_code)
+        body = {"error": {"type": "HTTPError", "message": str(exc.detail)}}
+        return _json(body, exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        account(request, "RequestError", 422)
+        return _json({"error": {"type": "RequestError", "message": str(exc.errors())}}, 422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        account(request, "InternalError", 500)
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _json(InternalError(_INTERNAL).to_dict(), 500)
+

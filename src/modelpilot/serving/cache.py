@@ -1,0 +1,289 @@
+"""The model cache: the version an alias points at, loaded, and hot-swapped when it moves.
+
+A :class:`LoadedModel` is immutable: the fitted pipeline, its request schema and its
+classes. The cache holds one mapping ``name -> LoadedModel`` and replaces the WHOLE
+mapping with one reference assignment (atomic under the GIL) after the new version is
+completely loaded and warmed up. A request reads the mapping once and keeps the object it
+got, so requests in flight during a swap finish on the old model and none of them fails.
+
+A background thread polls the store's aliases every ``refresh_interval`` seconds; a model
+never requested is loaded on its first request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from modelpilot.artifacts import load_model
+from modelpilot.errors import ModelNotFound, NotFound
+from modelpilot.serving.fastpath import FastPredict, compile_pipeline
+from modelpilot.serving.schema import RequestSchema
+
+if TYPE_CHECKING:
+    from modelpilot.artifacts import ArtifactStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """Model output for n rows."""
+
+    labels: np.ndarray  # object array of class labels (JSON values), or float64 (regression)
+    scores: np.ndarray  # float64, see the prediction log's ``score`` column
+    probabilities: np.ndarray | None  # float64 (n, n_classes), classifiers only
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedModel:
+    """One model version ready to predict. Immutable; shared by concurrent requests."""
+
+    name: str
+    version: int
+    record: Any  # ModelVersionRecord
+    pipeline: Any
+    schema: RequestSchema
+    classes: np.ndarray | None
+    loaded_at: float
+    fast: FastPredict | None = None  # see fastpath.py; None = the plain pipeline
+
+    @property
+    def task(self) -> str:
+        return str(self.record.task)
+
+    def predict_columns(self, columns: dict[str, np.ndarray]) -> Prediction:
+        """Predict from one NumPy column per feature (the server's request form): the
+        verified fast path when there is one, else ONE DataFrame through the pipeline."""
+        if self.fast is None:
+            return self.predict(pd.DataFrame(columns, copy=False))
+        raw = self.fast(columns)
+        if self.classes is None:
+            values = np.asarray(raw, dtype=np.float64)
+            return Prediction(values, values, None)
+        return self._from_proba(np.asarray(raw, dtype=np.float64))
+
+    def _from_proba(self, proba: np.ndarray) -> Prediction:
+        assert self.classes is not None  # only called for classifiers
+        labels = self.classes[proba.argmax(axis=1)]
+        scores = proba[:, 1] if proba.shape[1] == 2 else proba.max(axis=1)
+        return Prediction(labels, scores, proba)
+
+    def predict(self, frame: pd.DataFrame) -> Prediction:
+        """Predict one DataFrame (signature columns). Classifiers call ``predict_proba``
+        once and take the arg-max, rather than paying for the pipeline twice."""
+        pipe = self.pipeline
+        if self.classes is None:
+            values = np.asarray(pipe.predict(frame), dtype=np.float64)
+            return Prediction(values, values, None)
+        if hasattr(pipe, "predict_proba"):
+            return self._from_proba(np.asarray(pipe.predict_proba(frame), dtype=np.float64))
+        labels = np.asarray(pipe.predict(frame), dtype=object)
+        return Prediction(labels, np.full(len(labels), np.nan), None)
+
+
+def load_version(store: Any, artifacts: ArtifactStore, name: str, version: int) -> LoadedModel:
+    """Load one registered version from the artifact store and warm it up.
+
+    Raises:
+        ModelNotFound: no such model or version.
+        ArtifactError: the model file is missing, corrupt or holds untrusted types.
+    """
+    try:
+        record = store.get_version(name, version)
+    except NotFound:
+        raise ModelNotFound(f"model {name!r} has no version {version}") from None
+    pipeline = load_model(artifacts, record.artifact_key)
+    classes = None
+    if record.task == "classification" and record.classes is not None:
+        classes = np.empty(len(record.classes), dtype=object)
+        classes[:] = list(record.classes)
+    schema = RequestSchema(list(record.signature))
+    proba = classes is not None and hasattr(pipeline, "predict_proba")
+    fast = compile_pipeline(pipeline, schema.names, _probe(schema, pipeline), proba=proba)
+    return LoadedModel(
+        name=name, version=int(record.version), record=record, pipeline=pipeline,
+        schema=schema, classes=classes, loaded_at=time.time(),
+        fast=fast if (proba or classes is None) else None,
+    )
+
+
+def _probe(schema: RequestSchema, pipeline: Any) -> dict[str, np.ndarray]:
+    """A few rows to verify the fast path on (and warm the model up with): ordinary,
+    missing and extreme numbers; known, missing and unknown categories."""
+    known: dict[str, list[Any]] = {}
+    ct = pipeline.steps[0][1] if hasattr(pipeline, "steps") else None
+    for _, transformer, selected in getattr(ct, "transformers_", []):
+        last = transformer.steps[-1][1] if hasattr(transformer, "steps") else transformer
+        names = selected if isinstance(selected, list) else []
+        for col, cats in zip(names, getattr(last, "categories_", []), strict=False):
+            known[col] = [c for c in list(cats)[:3] if isinstance(c, str | int)]
+    cols: dict[str, np.ndarray] = {}
+    for name in schema.names:
+        if name in schema.numeric:
+            cols[name] = np.array([0.0, 1.5, np.nan, -1e3, 1e6])
+        else:
+            values = (known.get(name, []) + ["__unknown__", None, "a", "b", "c"])[:4] + [None]
+            col = np.empty(5, dtype=object)
+            col[:] = values
+            cols[name] = col
+    return cols
+
+
+class ModelCache:
+    """Loaded models by name, following a store alias (``champion`` by default).
+
+    Thread-safe. :meth:`get` is a dict lookup for the request path; :meth:`load` resolves
+    the alias and loads (slow: run it off the event loop).
+
+    Args:
+        store: the metadata store (``get_alias``, ``get_version``, ``list_models``).
+        artifacts: where the model files are.
+        alias: the alias served.
+        refresh_interval: seconds between alias polls of the background refresher.
+        on_swap: called ``(name, old_version | None, new_version)`` after each install.
+    """
+
+    def __init__(
+        self,
+        store: Any,
+        artifacts: ArtifactStore,
+        *,
+        alias: str = "champion",
+        refresh_interval: float = 1.0,
+        on_swap: Callable[[str, int | None, int], None] | None = None,
+        keep_versions: int = 8,
+    ) -> None:
+        self.store = store
+        self.artifacts = artifacts
+        self.alias = alias
+        self.refresh_interval = refresh_interval
+        self._on_swap = on_swap
+        self._models: dict[str, LoadedModel] = {}
+        self._versions: OrderedDict[tuple[str, int], LoadedModel] = OrderedDict()
+        self._keep = keep_versions
+        self._lock = threading.RLock()  # serialises loads, never held by get()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ request path
+
+    def get(self, name: str) -> LoadedModel | None:
+        """The loaded model for ``name`` or None (no IO; safe on the event loop)."""
+        return self._models.get(name)
+
+    def loaded(self) -> dict[str, int]:
+        return {name: m.version for name, m in self._models.items()}
+
+    # ------------------------------------------------------------------ loading
+
+    def _alias_version(self, name: str) -> int:
+        try:
+            version = self.store.get_alias(name, self.alias)
+        except NotFound:
+            version = None
+        if version is None:
+            if name not in self.store.list_models():
+                raise ModelNotFound(
+                    f"no model named {name!r}: train one with 'modelpilot train' or check the "
+                    "name in the URL (GET /healthz lists the loaded models)"
+                )
+            raise ModelNotFound(
+                f"model {name!r} has no {self.alias!r} version yet: promote one with "
+                f"'modelpilot promote {name} VERSION'"
+            )
+        return int(version)
+
+    def load(self, name: str) -> LoadedModel:
+        """Load (or return) the version the alias points at and install it.
+
+        Raises:
+            ModelNotFound: no such model, or the alias is unset.
+        """
+        with self._lock:
+            current = self._models.get(name)
+            if current is not None:
+                return current
+            return self._install(name, self.version(name, self._alias_version(name)))
+
+    def version(self, name: str, version: int) -> LoadedModel:
+        """A specific version (kept in a small LRU cache; for challengers and rollouts)."""
+        key = (name, int(version))
+        with self._lock:
+            found = self._versions.get(key)
+            if found is not None:
+                self._versions.move_to_end(key)
+                return found
+        loaded = load_version(self.store, self.artifacts, name, int(version))
+        with self._lock:
+            self._versions[key] = loaded
+            while len(self._versions) > self._keep:
+                self._versions.popitem(last=False)
+        return loaded
+
+    def _install(self, name: str, model: LoadedModel) -> LoadedModel:
+        old = self._models.get(name)
+        models = dict(self._models)
+        models[name] = model
+        self._models = models  # the one atomic swap
+        if self._on_swap is not None:
+            self._on_swap(name, None if old is None else old.version, model.version)
+        if old is not None:
+            log.info("model %s: now serving version %s (was %s)", name, model.version, old.version)
+        return model
+
+    def load_all(self) -> None:
+        """Load every model that has the alias set (errors are logged, not raised)."""
+        for name in self.store.list_models():
+            try:
+                self.load(name)
+            except Exception as exc:  # a broken model must not keep the others from serving
+                level = logging.INFO if isinstance(exc, ModelNotFound) else logging.ERROR
+                log.log(level, "not serving model %s: %s", name, exc)
+
+    def refresh(self) -> list[tuple[str, int, int]]:
+        """Poll the alias of every loaded model; load and swap the ones that moved.
+
+        Returns:
+            ``(name, old_version, new_version)`` per swap done.
+        """
+        swaps = []
+        for name, current in list(self._models.items()):
+            try:
+                target = self._alias_version(name)
+                if target == current.version:
+                    continue
+                fresh = self.version(name, target)  # fully loaded before the swap
+                with self._lock:
+                    if self._models.get(name) is current:
+                        self._install(name, fresh)
+                        swaps.append((name, current.version, target))
+            except Exception:  # keep serving the old version; the next poll retries
+                log.exception("refreshing model %s failed; still serving v%s", name, current.version)
+        return swaps
+
+    # ------------------------------------------------------------------ refresher thread
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="model-refresher", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.refresh_interval):
+            self.refresh()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None

@@ -1,0 +1,88 @@
+"""OpenAPI descriptions of the endpoints (the handlers read raw bytes, not pydantic models).
+
+The request and response models here only document the API in ``/openapi.json``; the
+predict handler validates against each model version's own signature instead, which a
+static schema cannot express.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ErrorBody(BaseModel):
+    error: dict[str, str] = Field(description='{"type": ..., "message": ...}')
+
+
+class PredictRequest(BaseModel):
+    instances: list[dict[str, Any]] = Field(description="one object per row: feature -> value")
+    ids: list[str] | None = Field(None, description="request ids, one per instance (generated if absent)")
+
+
+class PredictResponse(BaseModel):
+    predictions: list[Any]
+    probabilities: list[list[float]] | None = Field(None, description="classifiers only, in class order")
+    ids: list[str]
+    model_version: int
+
+
+class FeedbackRequest(BaseModel):
+    ids: list[str]
+    labels: list[Any]
+    rewards: list[float | None] | None = None
+
+
+class FeedbackResponse(BaseModel):
+    accepted: int
+    unknown: int
+    unknown_ids: list[str]
+
+
+class ModelInfo(BaseModel):
+    name: str
+    champion: int | None
+    aliases: dict[str, int]
+    versions: list[dict[str, Any]]
+    challengers: list[Any]
+    traffic: dict[str, float]
+    rollout: dict[str, Any] | None
+
+
+class Health(BaseModel):
+    status: str
+    models: dict[str, int]
+
+
+def _body(model: type[BaseModel]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "malformed JSON"},
+    404: {"model": ErrorBody, "description": "unknown model"},
+    413: {"model": ErrorBody, "description": "body over serving.max_body_bytes"},
+    422: {"model": ErrorBody, "description": "instances do not match the signature"},
+}
+
+PREDICT: dict[str, Any] = {
+    "summary": "Predict with the model's champion",
+    "openapi_extra": _body(PredictRequest),
+    "responses": {200: {"model": PredictResponse}, **_ERRORS},
+}
+FEEDBACK: dict[str, Any] = {
+    "summary": "Send labels (and rewards) for earlier predictions",
+    "openapi_extra": _body(FeedbackRequest),
+    "responses": {200: {"model": FeedbackResponse}, **_ERRORS},
+}
+MODEL_INFO: dict[str, Any] = {
+    "summary": "Champion, aliases, versions, traffic split and rollout state",
+    "responses": {200: {"model": ModelInfo}, 404: _ERRORS[404]},
+}
+HEALTH: dict[str, Any] = {"summary": "Liveness and the versions loaded", "responses": {200: {"model": Health}}}

@@ -1,0 +1,367 @@
+"""The prediction log: Parquet segments in the artifact store, queried with DuckDB.
+
+Writing. The request path hands a :class:`PredictionBatch` (the columns it already built)
+to :meth:`PredictionLogWriter.log_predictions`, a non-blocking ``put`` on a queue. One
+background thread drains the queue, buffers batches per ``(model, kind)`` and writes a
+Parquet segment when ``flush_rows`` rows are buffered, when the oldest buffered row is
+``flush_interval`` old, on :meth:`~PredictionLogWriter.flush` and on
+:meth:`~PredictionLogWriter.close` (which drains everything first). Each replica names its
+segments ``<replica>-<seq>`` so replicas never contend::
+
+    predlog/<model>/predictions/date=YYYY-MM-DD/<replica>-<seq>.parquet
+    predlog/<model>/feedback/date=YYYY-MM-DD/<replica>-<seq>.parquet
+
+Prediction columns: ``request_id`` (string), ``ts`` (timestamp[us, UTC]),
+``model_version`` (int64), ``role`` ("primary" | "shadow"), ``prediction`` (string class
+label, or float64 for regression), ``score`` (float64: P(positive class) for binary, the
+max probability for multiclass, the prediction for regression), ``probabilities``
+(list<float64>, null for regression), ``f_<feature>`` per feature, ``latency_ms``.
+Feedback columns: ``request_id``, ``ts``, ``label`` (string), ``reward`` (float64, nullable).
+
+Reading is :class:`PredictionLogReader` (in ``logreader.py``, re-exported here).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from modelpilot.serving.logreader import PREFIX, PredictionLogReader, segment_prefix
+
+__all__ = [
+    "PREFIX", "FeedbackBatch", "PredictionBatch", "PredictionLogReader", "PredictionLogWriter",
+    "segment_prefix",
+]
+
+if TYPE_CHECKING:
+    from modelpilot.artifacts import ArtifactStore
+
+log = logging.getLogger(__name__)
+
+_US_PER_DAY = 86_400_000_000
+_TS = pa.timestamp("us", tz="UTC")
+_PROBA = pa.list_(pa.float64())
+
+
+def now_us() -> int:
+    """Microseconds since the epoch, UTC (the log's timestamp unit)."""
+    return time.time_ns() // 1000
+
+
+@dataclass(slots=True)
+class PredictionBatch:
+    """The rows of one predict request (or one chunk of a batch job), column-wise."""
+
+    model: str
+    ids: Sequence[str]
+    version: int
+    predictions: np.ndarray  # object (class labels) or float64 (regression)
+    scores: np.ndarray  # float64
+    probabilities: np.ndarray | None  # float64 (n, n_classes)
+    features: dict[str, np.ndarray]
+    latency_ms: float = 0.0
+    role: str = "primary"
+    ts_us: int = field(default_factory=now_us)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass(slots=True)
+class FeedbackBatch:
+    model: str
+    ids: Sequence[str]
+    labels: Sequence[str]
+    rewards: Sequence[float | None] | None = None
+    ts_us: int = field(default_factory=now_us)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+Batch = PredictionBatch | FeedbackBatch
+
+
+class _Flush:
+    """A marker: everything queued before it is written when ``done`` is set."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+_STOP = object()
+
+
+class PredictionLogWriter:
+    """Buffers logged rows and writes Parquet segments from one background thread.
+
+    Thread-safe: any thread (the event loop, the threadpool, a batch job) may log.
+    Logging never blocks and never does IO on the caller's thread. A failed segment
+    write (e.g. S3 unreachable) keeps the rows buffered and is retried.
+
+    Args:
+        artifacts: where segments are written (``write_named``, atomic).
+        flush_rows: write a segment once this many rows of one (model, kind) are buffered.
+        flush_interval: ... or once the oldest buffered row is this many seconds old.
+        replica_id: names this writer's segments; a random id by default.
+        on_written: called ``(model, kind, rows)`` after each segment write (metrics).
+    """
+
+    def __init__(
+        self,
+        artifacts: ArtifactStore,
+        *,
+        flush_rows: int = 5000,
+        flush_interval: float = 5.0,
+        replica_id: str | None = None,
+        on_written: Callable[[str, str, int], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        self.artifacts = artifacts
+        self.flush_rows = max(1, int(flush_rows))
+        self.flush_interval = float(flush_interval)
+        self.replica_id = replica_id or uuid.uuid4().hex[:12]
+        self._on_written = on_written
+        self._on_error = on_error
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._seq = itertools.count()
+        self._buffers: dict[tuple[str, str], list[Batch]] = defaultdict(list)
+        self._rows: dict[tuple[str, str], int] = defaultdict(int)
+        self._since: dict[tuple[str, str], float] = {}
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.pending_rows = 0  # accepted, not yet written (approximate; for a gauge)
+        self.rows_written = 0
+        self.segments_written = 0
+
+    # ------------------------------------------------------------------ producer side
+
+    def start(self) -> PredictionLogWriter:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="predlog-writer", daemon=True)
+            self._thread.start()
+        return self
+
+    def log_predictions(self, batch: PredictionBatch) -> None:
+        """Queue the rows of one request; returns at once."""
+        self._put(batch)
+
+    def log_feedback(self, batch: FeedbackBatch) -> None:
+        """Queue feedback rows; returns at once."""
+        self._put(batch)
+
+    def _put(self, batch: Batch) -> None:
+        if self._closed:
+            raise RuntimeError("the prediction log writer is closed")
+        self.pending_rows += len(batch)
+        self._queue.put_nowait(batch)
+        if self._thread is None:
+            self.start()
+
+    def flush(self, timeout: float | None = 30.0) -> bool:
+        """Write everything queued so far; True when done within ``timeout``."""
+        if self._thread is None or not self._thread.is_alive():
+            return self.pending_rows == 0
+        marker = _Flush()
+        self._queue.put_nowait(marker)
+        return marker.done.wait(timeout)
+
+    def close(self, timeout: float | None = 60.0) -> None:
+        """Drain the queue, write every buffered row, stop the thread. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._thread is None:
+            return
+        self._queue.put_nowait(_STOP)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.error("prediction log writer did not finish within %ss", timeout)
+
+    # ------------------------------------------------------------------ writer thread
+
+    def _run(self) -> None:
+        while True:
+            try:
+                item = self._queue.get(timeout=self._wait_time())
+            except queue.Empty:
+                item = None
+            if item is _STOP:
+                self._drain()
+                self._write_due(force=True)
+                return
+            if isinstance(item, _Flush):
+                self._write_due(force=True)
+                item.done.set()
+                continue
+            if item is not None:
+                self._add(item)
+            self._write_due(force=False)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, _Flush):
+                item.done.set()
+            elif item is not _STOP:
+                self._add(item)
+
+    def _wait_time(self) -> float | None:
+        if not self._since:
+            return None
+        oldest = min(self._since.values())
+        return max(0.0, oldest + self.flush_interval - time.monotonic())
+
+    def _add(self, batch: Batch) -> None:
+        kind = "predictions" if isinstance(batch, PredictionBatch) else "feedback"
+        key = (batch.model, kind)
+        self._buffers[key].append(batch)
+        self._rows[key] += len(batch)
+        self._since.setdefault(key, time.monotonic())
+
+    def _write_due(self, *, force: bool) -> None:
+        now = time.monotonic()
+        for key in list(self._buffers):
+            rows = self._rows[key]
+            if not rows:
+                continue
+            if force or rows >= self.flush_rows or now - self._since[key] >= self.flush_interval:
+                self._write(key)
+
+    def _write(self, key: tuple[str, str]) -> None:
+        model, kind = key
+        batches = self._buffers[key]
+        try:
+            table = _prediction_table(batches) if kind == "predictions" else _feedback_table(batches)
+            for day, part in _split_by_day(table):
+                seq = next(self._seq)
+                name = f"{segment_prefix(model, kind)}date={day}/{self.replica_id}-{seq:06d}.parquet"
+                sink = pa.BufferOutputStream()
+                pq.write_table(part, sink, compression="zstd")
+                self.artifacts.write_named(name, sink.getvalue().to_pybytes())
+                self.segments_written += 1
+        except Exception as exc:  # keep the rows and retry after another interval
+            log.exception("writing a %s segment of model %r failed; will retry", kind, model)
+            self._since[key] = time.monotonic()
+            if self._on_error is not None:
+                self._on_error(exc)
+            return
+        rows = self._rows[key]
+        del self._buffers[key], self._rows[key], self._since[key]
+        self.rows_written += rows
+        self.pending_rows -= rows
+        if self._on_written is not None:
+            self._on_written(model, kind, rows)
+
+
+# ---------------------------------------------------------------------- Arrow building
+
+
+def _repeat(values: list[Any], counts: np.ndarray, dtype: Any) -> np.ndarray:
+    return np.repeat(np.asarray(values, dtype=dtype), counts)
+
+
+def _prediction_table(batches: list[Batch]) -> pa.Table:
+    """One table from many batches; batches with other feature sets are unified by name."""
+    groups: dict[tuple[Any, ...], list[PredictionBatch]] = defaultdict(list)
+    for b in batches:
+        if not isinstance(b, PredictionBatch):
+            continue
+        sig = (tuple((k, v.dtype.kind) for k, v in b.features.items()), b.predictions.dtype.kind)
+        groups[sig].append(b)
+    tables = [_prediction_group(g) for g in groups.values()]
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
+
+
+def _prediction_group(group: list[PredictionBatch]) -> pa.Table:
+    counts = np.fromiter((len(b) for b in group), dtype=np.int64, count=len(group))
+    ids = list(itertools.chain.from_iterable(b.ids for b in group))
+    preds = np.concatenate([b.predictions for b in group])
+    if preds.dtype.kind in "fiu":
+        prediction = pa.array(preds.astype(np.float64, copy=False))
+    else:
+        prediction = pa.array([None if p is None else str(p) for p in preds], pa.string())
+    cols: dict[str, Any] = {
+        "request_id": pa.array(ids, pa.string()),
+        "ts": pa.array(_repeat([b.ts_us for b in group], counts, np.int64)).cast(_TS),
+        "model_version": pa.array(_repeat([b.version for b in group], counts, np.int64)),
+        "role": pa.array(_repeat([b.role for b in group], counts, object), pa.string()),
+        "prediction": prediction,
+        "score": pa.array(np.concatenate([b.scores for b in group]).astype(np.float64)),
+        "probabilities": _probabilities(group),
+    }
+    for name in group[0].features:
+        values = np.concatenate([b.features[name] for b in group])
+        cols["f_" + name] = _feature_array(values)
+    cols["latency_ms"] = pa.array(_repeat([b.latency_ms for b in group], counts, np.float64))
+    return pa.table(cols)
+
+
+def _probabilities(group: list[PredictionBatch]) -> pa.Array:
+    if any(b.probabilities is None for b in group):
+        rows: list[Any] = []
+        for b in group:
+            rows.extend([None] * len(b) if b.probabilities is None else b.probabilities.tolist())
+        return pa.array(rows, _PROBA)
+    proba = np.concatenate([b.probabilities for b in group if b.probabilities is not None])
+    n, k = proba.shape
+    offsets = pa.array(np.arange(0, n * k + 1, k, dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, pa.array(proba.reshape(-1).astype(np.float64)))
+
+
+def _feature_array(values: np.ndarray) -> pa.Array:
+    if values.dtype.kind in "fiub":
+        return pa.array(values)
+    try:
+        return pa.array(values, pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed str/int categories: log as text
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
+
+
+def _feedback_table(batches: list[Batch]) -> pa.Table:
+    group = [b for b in batches if isinstance(b, FeedbackBatch)]
+    counts = np.fromiter((len(b) for b in group), dtype=np.int64, count=len(group))
+    rewards: list[float | None] = []
+    for b in group:
+        rewards.extend(b.rewards if b.rewards is not None else [None] * len(b))
+    return pa.table(
+        {
+            "request_id": pa.array(list(itertools.chain.from_iterable(b.ids for b in group)), pa.string()),
+            "ts": pa.array(_repeat([b.ts_us for b in group], counts, np.int64)).cast(_TS),
+            "label": pa.array(list(itertools.chain.from_iterable(b.labels for b in group)), pa.string()),
+            "reward": pa.array(rewards, pa.float64()),
+        }
+    )
+
+
+def _split_by_day(table: pa.Table) -> list[tuple[str, pa.Table]]:
+    """Segments are partitioned by UTC day of ``ts`` (``date=YYYY-MM-DD``)."""
+    us = table.column("ts").cast(pa.int64()).to_numpy()
+    days = us // _US_PER_DAY
+    first, last = int(days.min()), int(days.max())
+    if first == last:
+        return [(_day_name(first), table)]
+    return [
+        (_day_name(int(d)), table.filter(pa.array(days == d)))
+        for d in np.unique(days)
+    ]
+
+
+def _day_name(day: int) -> str:
+    return datetime.fromtimestamp(day * 86400, tz=UTC).strftime("%Y-%m-%d")

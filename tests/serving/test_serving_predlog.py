@@ -1,0 +1,156 @@
+"""The prediction log: flushing by size and time, reading and joining, S3, batch scoring."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from serving_helpers import CATEGORICAL, NUMERIC, Env, make_frame
+
+from modelpilot.artifacts import ArtifactStore, open_artifacts
+from modelpilot.errors import DataError
+from modelpilot.serving import (
+    FeedbackBatch,
+    PredictionBatch,
+    PredictionLogReader,
+    PredictionLogWriter,
+    predict_batch,
+)
+from modelpilot.serving.predlog import now_us
+
+
+def batch(ids: list[str], version: int = 1, ts_us: int | None = None, role: str = "primary") -> PredictionBatch:
+    n = len(ids)
+    proba = np.column_stack([np.linspace(0.1, 0.9, n), 1 - np.linspace(0.1, 0.9, n)])
+    labels = np.empty(n, dtype=object)
+    labels[:] = [int(x) for x in proba.argmax(1)]
+    plan = np.empty(n, dtype=object)
+    plan[:] = ["pro", None] * (n // 2) + ["max"] * (n % 2)
+    return PredictionBatch(
+        model="m", ids=ids, version=version, predictions=labels, scores=proba[:, 1],
+        probabilities=proba, features={"age": np.arange(n, dtype=float), "plan": plan},
+        latency_ms=1.5, role=role, ts_us=ts_us if ts_us is not None else now_us(),
+    )
+
+
+def segments(artifacts: ArtifactStore, kind: str = "predictions") -> list[str]:
+    return artifacts.list(f"predlog/m/{kind}/")
+
+
+def test_flush_by_size(tmp_path: Path) -> None:
+    artifacts = open_artifacts(str(tmp_path))
+    writer = PredictionLogWriter(artifacts, flush_rows=10, flush_interval=3600, replica_id="r1")
+    for k in range(5):
+        writer.log_predictions(batch([f"{k}-{i}" for i in range(5)]))
+    deadline = time.monotonic() + 10
+    while len(segments(artifacts)) < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    # 25 rows in: two segments of 10 rows written without any flush() or close(), 5 wait
+    while writer.rows_written < 20 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    keys = segments(artifacts)
+    assert len(keys) == 2 and writer.rows_written == 20
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    assert keys[0] == f"predlog/m/predictions/date={day}/r1-000000.parquet"
+    writer.close()
+    assert PredictionLogReader(artifacts, "m").count() == 25
+
+
+def test_flush_by_time_and_close(tmp_path: Path) -> None:
+    artifacts = open_artifacts(str(tmp_path))
+    writer = PredictionLogWriter(artifacts, flush_rows=10_000, flush_interval=0.3)
+    writer.log_predictions(batch(["a", "b"]))
+    time.sleep(0.1)
+    assert segments(artifacts) == []  # neither size nor time reached yet
+    deadline = time.monotonic() + 5
+    while not segments(artifacts) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(segments(artifacts)) == 1
+    writer.log_predictions(batch(["c"]))
+    writer.log_feedback(FeedbackBatch(model="m", ids=["a"], labels=["1"], rewards=[2.0]))
+    writer.close()  # drains both buffers
+    reader = PredictionLogReader(artifacts, "m")
+    assert reader.count() == 3 and reader.count("feedback") == 1
+    with pytest.raises(RuntimeError, match="closed"):
+        writer.log_predictions(batch(["d"]))
+
+
+def test_reader_filters_and_join(tmp_path: Path) -> None:
+    artifacts = open_artifacts(str(tmp_path))
+    writer = PredictionLogWriter(artifacts, flush_rows=10_000, flush_interval=3600)
+    old = now_us() - 3 * 86_400_000_000  # three days ago: another date partition
+    writer.log_predictions(batch(["o1", "o2"], version=1, ts_us=old))
+    writer.log_predictions(batch(["n1", "n2", "n3"], version=2))
+    writer.log_predictions(batch(["s1"], version=3, role="shadow"))
+    writer.log_feedback(FeedbackBatch(model="m", ids=["n1", "o1"], labels=["0", "1"], ts_us=now_us() - 10))
+    writer.log_feedback(FeedbackBatch(model="m", ids=["n1"], labels=["1"], rewards=[0.5]))
+    writer.close()
+    reader = PredictionLogReader(artifacts, "m")
+    assert len({k.split("/")[3] for k in segments(artifacts)}) == 2  # two date= folders
+    assert reader.predictions()["request_id"].tolist() == ["o1", "o2", "n1", "n2", "n3"]
+    recent = reader.predictions(since=datetime.now(UTC) - timedelta(days=1))
+    assert sorted(recent["request_id"]) == ["n1", "n2", "n3"]
+    assert reader.predictions(version=1)["request_id"].tolist() == ["o1", "o2"]
+    assert len(reader.predictions(last_n=2)) == 2
+    assert reader.predictions(role="shadow")["request_id"].tolist() == ["s1"]
+    assert len(reader.predictions(role=None)) == 6
+    df = reader.predictions(version=2)
+    assert df["f_plan"].fillna("<null>").tolist() == ["pro", "<null>", "max"]
+    assert df["prediction"].tolist() == ["1", "0", "0"]  # class labels as strings
+    joined = reader.joined().set_index("request_id")
+    assert joined.loc["n1", "label"] == "1" and joined.loc["n1", "reward"] == 0.5  # the latest
+    assert joined.loc["o1", "label"] == "1" and pd.isna(joined.loc["n2", "label"])
+    assert "s1" not in joined.index
+    assert reader.known_ids(["n1", "zz", "o2"]) == {"n1", "o2"}
+    assert len(reader.feedback()) == 3
+
+
+def test_empty_log_reads_empty(tmp_path: Path) -> None:
+    reader = PredictionLogReader(open_artifacts(str(tmp_path)), "nothing")
+    assert reader.predictions().empty and reader.joined().empty and reader.count() == 0
+    assert reader.known_ids(["a"]) == set()
+
+
+@pytest.mark.s3
+def test_log_on_s3(tmp_path: Path) -> None:
+    from modelpilot.testing.s3 import moto_s3
+
+    with moto_s3(bucket="predlog-test") as s3:
+        artifacts = open_artifacts(s3.url("art"), s3.options)
+        writer = PredictionLogWriter(artifacts, flush_rows=10_000, flush_interval=3600)
+        writer.log_predictions(batch(["a", "b", "c"]))
+        writer.log_feedback(FeedbackBatch(model="m", ids=["b"], labels=["1"]))
+        writer.close()
+        assert all(k.endswith(".parquet") for k in segments(artifacts))
+        reader = PredictionLogReader(artifacts, "m")
+        joined = reader.joined().set_index("request_id")
+        assert joined.loc["b", "label"] == "1" and reader.count() == 3
+        assert reader.known_ids(["a", "x"]) == {"a"}
+
+
+def test_batch_predict_file(env: Env, tmp_path: Path) -> None:
+    frame = make_frame(300, seed=5)
+    frame["customer_id"] = [f"c{i}" for i in range(300)]
+    frame.loc[3, "age"] = np.nan
+    frame.to_parquet(tmp_path / "in.parquet")
+    cfg = env.cfg.model_copy(update={"model": env.cfg.model.model_copy(update={"id_column": "customer_id"})})
+    out = predict_batch(cfg, env.store, env.artifacts, tmp_path / "in.parquet", tmp_path / "out.csv")
+    assert out["rows"] == 300 and out["logged"] == 300 and out["version"] == 1
+    scored = pd.read_csv(tmp_path / "out.csv")
+    assert {"prediction", "score", "proba_0", "proba_1", "request_id"} <= set(scored.columns)
+    pipe = env.artifacts  # noqa: F841
+    log = PredictionLogReader(env.artifacts, "churn").predictions()
+    assert sorted(log["request_id"]) == sorted(frame["customer_id"])
+    np.testing.assert_allclose(
+        log.set_index("request_id").loc[scored["request_id"], "score"], scored["score"]
+    )
+    with pytest.raises(DataError, match=r"lacks the feature column\(s\) \['region'\]"):
+        frame.drop(columns="region").to_csv(tmp_path / "bad.csv", index=False)
+        predict_batch(cfg, env.store, env.artifacts, tmp_path / "bad.csv", tmp_path / "o.parquet")
+    with pytest.raises(DataError, match="no input file"):
+        predict_batch(cfg, env.store, env.artifacts, tmp_path / "missing.csv", tmp_path / "o.csv")
+    assert NUMERIC and CATEGORICAL
