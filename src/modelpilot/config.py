@@ -360,6 +360,10 @@ class RetrainingConfig(_Section):
     warm_start: bool = True
     # share of recent labelled data held out for the gate's champion comparison
     holdout_fraction: float = Field(0.25, gt=0, lt=1)
+    # after a detected change in the champion's labelled errors, train only on rows after
+    # it (plus the history sample), and wait until at least this many have labels
+    change_point: bool = True
+    min_rows_after_change: int = Field(300, ge=20)
     # also read data.source when building retraining data
     include_source: bool = True
     tune: bool = False

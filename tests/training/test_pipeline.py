@@ -131,7 +131,7 @@ def test_gate_rejects_below_min_metrics_and_leaves_no_champion(
     assert result.status == "rejected" and result.aliases == []
     assert store.get_version("churn", 1).status == "rejected"
     assert store.get_alias("churn", "champion") is None
-    (event,) = store.events(model="churn", kind="gate_rejected")
+    (event,) = store.events(model="churn", kind="thresholds_failed")
     assert "accuracy" in event.reason and "0.99" in event.reason
 
 

@@ -141,3 +141,21 @@ def _spec() -> Any:
     from types import SimpleNamespace
 
     return SimpleNamespace(numeric=["x"], categorical=[])
+
+
+def test_time_split_takes_the_latest_rows_not_the_latest_span() -> None:
+    # old history spread over months, then a burst of logged traffic sharing timestamps:
+    # a cut at 80% of the time span would send every recent row to validation
+    from modelpilot.config import PilotConfig
+
+    old = pd.DataFrame({"ts": pd.date_range("2026-01-01", periods=100, freq="D", tz="UTC"), "y": [0, 1] * 50})
+    burst_ts = pd.Timestamp("2026-11-01", tz="UTC") + pd.to_timedelta(np.repeat(np.arange(5), 100), unit="s")
+    burst = pd.DataFrame({"ts": burst_ts, "y": [0, 1] * 250})
+    frame = pd.concat([old, burst], ignore_index=True)
+    cfg = PilotConfig.model_validate(
+        {"model": {"name": "m", "target": "y", "time_column": "ts"}, "split": {"validation_fraction": 0.2}}
+    )
+    split = split_frame(frame, "y", "classification", cfg)
+    assert len(split.validation) == 120
+    assert frame["ts"].iloc[split.validation].min() >= frame["ts"].iloc[split.train].max()
+    assert set(split.validation) == set(range(480, 600))  # the newest rows, ties in arrival order

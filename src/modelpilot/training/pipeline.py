@@ -368,9 +368,9 @@ def _after_gate(store: Store, rec: Any, gate: Any, promote_first: bool, metric: 
     numbers = {"version": rec.version, **{k: v for k, v in metrics.items()}}
     subject = f"{rec.model}:v{rec.version}"
     if not gate.passed:
-        store.add_event("gate_rejected", model=rec.model, subject=subject, reason="; ".join(gate.reasons), numbers=numbers)
+        store.add_event("thresholds_failed", model=rec.model, subject=subject, reason="; ".join(gate.reasons), numbers=numbers)
         return
-    store.add_event("gate_passed", model=rec.model, subject=subject,
+    store.add_event("thresholds_passed", model=rec.model, subject=subject,
                     reason=f"passed {len(gate.checks)} threshold check(s)", numbers=numbers)
     if promote_first and rec.status == "registered" and store.get_alias(rec.model, "champion") is None:
         # compare-and-set: when another run promoted its version first, that decision stands

@@ -43,26 +43,28 @@ class Split:
 
 
 def _time_split(times: pd.Series, fraction: float) -> tuple[np.ndarray, np.ndarray, str]:
+    """The latest ``fraction`` of the rows (not of the time span) is validation.
+
+    Rows are ordered by time with a stable sort, so rows sharing a timestamp (a batch of
+    requests logged together) keep their arrival order and the cut falls between rows.
+    A span-based cut would put everything recent into validation when the data mixes old
+    history with a burst of new rows. Rows without a time go to training.
+    """
     if pd.api.types.is_datetime64_any_dtype(times):
         # seconds since the first time; NaT becomes NaN (works for naive and tz-aware)
         values = (times - times.min()).dt.total_seconds().to_numpy(dtype=np.float64, na_value=np.nan)
     else:
         values = pd.to_numeric(times, errors="coerce").to_numpy(dtype=np.float64)
-    if np.isnan(values).all():
+    timed = np.flatnonzero(~np.isnan(values))
+    if len(timed) == 0:
         raise DataError("the time column holds no values: fix the data or unset model.time_column")
-    lo, hi = np.nanmin(values), np.nanmax(values)
-    cut = hi - fraction * (hi - lo)
-    is_val = values >= cut
-    if is_val.sum() < _MIN_SIDE or (~is_val).sum() < _MIN_SIDE:
-        cut = float(np.nanquantile(values, 1.0 - fraction))
-        is_val = values >= cut
-        if (~is_val).sum() < _MIN_SIDE:  # every timestamp equal to the quantile: keep the last ones
-            cut = np.inf
-            is_val = np.zeros(len(values), dtype=bool)
-    # rows without a time cannot be placed in time: they go to training
-    is_val &= ~np.isnan(values)
-    label = times.iloc[int(np.argmax(is_val))] if is_val.any() else None
-    return np.flatnonzero(~is_val), np.flatnonzero(is_val), str(label)
+    if np.nanmin(values) == np.nanmax(values):
+        return np.arange(len(values)), np.array([], dtype=np.int64), "None"
+    order = timed[np.argsort(values[timed], kind="stable")]
+    n_valid = min(max(int(np.ceil(fraction * len(values))), _MIN_SIDE), len(order) - _MIN_SIDE)
+    valid = np.sort(order[len(order) - n_valid :])
+    train = np.setdiff1d(np.arange(len(values)), valid)
+    return train, valid, str(times.iloc[order[len(order) - n_valid]])
 
 
 def split_frame(df: pd.DataFrame, target: str, task: str, cfg: PilotConfig) -> Split:
