@@ -102,3 +102,67 @@ def print_status(console: Console, status: dict[str, Any]) -> None:
         rollout = model.get("rollout")
         if rollout:
             console.print(f"rollout: {rollout}")
+
+
+_EVENT_STYLE = {
+    "trigger_fired": "bold yellow", "trigger_suppressed": "yellow", "drift_watch": "cyan",
+    "retrain_started": "bold", "retrain_finished": "bold", "gate_passed": "green", "gate_rejected": "red",
+    "promoted": "bold green", "retrain_failed": "bold red", "alias_moved": "green",
+}
+
+
+def print_event(console: Console, e: dict[str, Any]) -> None:
+    """One line of the timeline: time, kind, reason."""
+    style = _EVENT_STYLE.get(e["kind"], "dim")
+    when = f"{e['t']:>6.1f}s" if "t" in e else e["time"][11:19]
+    console.print(f"{when}  [{style}]{e['kind']:<22}[/] {e.get('reason') or ''}", highlight=False)
+
+
+class Timeline:
+    """Prints events as they happen, folding repeats: a trigger suppressed on every tick of
+    its cooldown shows once per firing (the store keeps every one)."""
+
+    QUIET = frozenset({"version_registered", "version_status", "alias_moved", "thresholds_passed", "trigger_insufficient_samples"})
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._suppressed: set[str] = set()
+
+    def __call__(self, e: dict[str, Any]) -> None:
+        if e["kind"] in self.QUIET:
+            return
+        if e["kind"] == "trigger_fired":
+            self._suppressed.discard(e.get("subject") or "")
+        if e["kind"] in ("trigger_suppressed", "drift_watch"):
+            key = f"{e['kind']}:{e.get('subject')}"
+            if key in self._suppressed:
+                return
+            self._suppressed.add(key)
+        print_event(self.console, e)
+
+
+def print_tick(console: Console, r: dict[str, Any]) -> None:
+    console.print(f"[bold]{r['model']}[/] tick at {r['time'][:19]}: {', '.join(r['actions']) or 'nothing to do'}")
+    for d in r.get("decisions") or []:
+        if d["status"] != "quiet":
+            console.print(f"  {d['name']:<28} {d['status']:<22} {d['reason']}", highlight=False)
+    if r.get("promoted"):
+        console.print(f"  [green]promoted v{r['promoted']}[/]")
+
+
+def print_demo(console: Console, r: dict[str, Any]) -> None:
+    """The demo's final table: the metric before, during and after the drift."""
+    table = Table(title=f"{r['metric']} of served predictions", title_justify="left")
+    for col in ("phase", r["metric"]):
+        table.add_column(col, justify="left" if col == "phase" else "right")
+    labels = {"before": "before drift", "drift": "during drift", "recovered": "after recovery"}
+    for key, label in labels.items():
+        table.add_row(label, _fmt(r["phases"].get(key)))
+    console.print()
+    console.print(table)
+    console.print(
+        f"retrains {r['retrains']} · promotions {r['promotions']} · retraining cost {r['cost']:.6f} USD · "
+        f"{r['batches']} batches of {r['batch_size']} requests in {r['seconds']} s"
+    )
+    if r.get("dashboard"):
+        console.print(f"dashboard: [bold]{r['dashboard']}[/]")

@@ -129,6 +129,83 @@ def status(config: ConfigOpt = Path("pilot.yaml"), as_json: JsonOpt = False) -> 
         _report.print_status(console, result)
 
 
+@app.command()
+def serve(
+    config: ConfigOpt = Path("pilot.yaml"),
+    host: Annotated[str | None, typer.Option(help="Interface (default serving.host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default serving.port).")] = None,
+    with_controller: Annotated[bool, typer.Option("--with-controller", help="Run the controller loop in-process.")] = False,
+) -> None:
+    """Serve the champion over HTTP until SIGTERM/SIGINT (the prediction log is flushed)."""
+    with _pilot(config) as pilot:
+        pilot.serve(host, port, with_controller=with_controller)
+
+
+@app.command()
+def predict(
+    input: Annotated[Path, typer.Option("--input", "-i", help="Parquet or CSV file to score.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the scored rows.")],
+    config: ConfigOpt = Path("pilot.yaml"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Score a batch file with the champion, logging every row like the server does."""
+    with _pilot(config) as pilot:
+        result = pilot.predict(input, output)
+    if as_json:
+        print_json(result)
+    else:
+        console.print(
+            f"scored {result['rows']:,} rows with {result['model']} v{result['version']} → [bold]{result['output']}[/]"
+        )
+
+
+@app.command()
+def controller(
+    config: ConfigOpt = Path("pilot.yaml"),
+    once: Annotated[bool, typer.Option("--once", help="Run one tick and exit.")] = False,
+    interval: Annotated[float | None, typer.Option(help="Seconds between ticks (default controller.interval).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run controller ticks: monitor, evaluate triggers, retrain, gate, roll out."""
+    import signal
+    import threading
+
+    from modelpilot import _report
+
+    with _pilot(config) as pilot:
+        ctl = pilot.controller()
+        if once:
+            result = ctl.tick().to_dict()
+            print_json(result) if as_json else _report.print_tick(console, result)
+            return
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        err_console.print(f"controller for [bold]{pilot.cfg.model.name}[/] running; Ctrl-C stops it")
+        ctl.run(interval=interval, stop=stop)
+
+
+@app.command()
+def demo(
+    folder: Annotated[Path, typer.Option(help="Where the demo writes its config, data and store.")] = Path("."),
+    rollout: Annotated[str, typer.Option(help="Rollout strategy to show: replace.")] = "replace",
+    as_json: JsonOpt = False,
+) -> None:
+    """The whole loop on a drifting churn scenario: train, serve, drift, retrain, gate, promote."""
+    from modelpilot import _report
+    from modelpilot.demo import run_demo
+
+    if as_json:
+        result = run_demo(folder, rollout=rollout)
+        print_json(result)
+        return
+    console.print("[bold]modelpilot demo[/]: a churn model, live traffic, a concept drift in one region first\n")
+    with progress_bars() as progress:
+        result = run_demo(folder, rollout=rollout, on_event=_report.Timeline(err_console),
+                          on_progress=progress)
+    _report.print_demo(console, result)
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into one line and exit code 1."""
     try:

@@ -1,0 +1,416 @@
+"""One tick of the loop: monitor → triggers → retrain → gate → roll out.
+
+The controller is the only place that composes training, monitoring, policy and rollout.
+Everything it decides is written to the store first (its phase, the retraining data, the
+trigger state), so a process killed at any point resumes on the next tick:
+
+* ``idle``: monitor the window, store the report, evaluate the triggers (an event per
+  firing, suppression and watch). When a retrain is due, the retraining data and the gate's
+  holdout are written to the artifact store and the phase becomes ``retraining`` *before*
+  training starts.
+* ``retraining``: train under an idempotency key (a version is registered at most once per
+  retrain, however often it is resumed), gate the version against the champion on the
+  holdout, hand it to the rollout strategy, and go back to ``idle``.
+
+A lease in the state keeps two controllers (``serve --with-controller`` and
+``modelpilot controller``) from retraining the same model at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+
+import numpy as np
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from modelpilot.artifacts import ArtifactStore, get_json, put_json
+from modelpilot.config import PilotConfig
+from modelpilot.controller.data import WaitForData, find_change_point, log_to_frame, row_errors, select_retraining_data
+from modelpilot.controller.gate import gate_candidate
+from modelpilot.controller.jobs import read_frame, run_training, write_frame
+from modelpilot.controller.monitor import summarize
+from modelpilot.controller.window import WindowSource
+from modelpilot.errors import Conflict, ModelpilotError
+from modelpilot.metrics import higher_is_better
+from modelpilot.executors import Executor
+from modelpilot.policy.triggers import MonitoringSummary, TriggerState, evaluate, record_retrain, reset_reference
+from modelpilot.rollout import get_strategy
+from modelpilot.store import Store
+
+log = logging.getLogger(__name__)
+NAMESPACE = "controller"
+LEASE_SECONDS = 120.0
+
+
+@dataclass
+class TickResult:
+    """What one tick saw and did (also what ``modelpilot controller --json`` prints)."""
+
+    model: str
+    time: str
+    phase: str
+    actions: list[str] = field(default_factory=list)
+    summary: dict[str, Any] | None = None
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    retrain: dict[str, Any] | None = None
+    gate: dict[str, Any] | None = None
+    promoted: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Controller:
+    """Runs ticks for the model of ``cfg`` over one store.
+
+    Args:
+        cfg: the configuration.
+        store, artifacts, executor: the parts (see :class:`~modelpilot.pilot.Pilot`).
+        window: where live traffic is read; default the prediction log.
+        clock: the current time (a simulated clock in backtests).
+        inline: train in this process instead of the executor (backtests, tests).
+        observer: called with each monitoring summary and trigger outcome (the server uses it
+            to publish drift gauges and trigger counters on /metrics).
+        before_tick: called at the start of every tick (an in-process server flushes its
+            prediction log so the tick sees everything served so far).
+    """
+
+    def __init__(
+        self,
+        cfg: PilotConfig,
+        store: Store,
+        artifacts: ArtifactStore,
+        executor: Executor,
+        *,
+        window: WindowSource | None = None,
+        clock: Callable[[], datetime] | None = None,
+        inline: bool = False,
+        observer: Callable[[dict[str, Any], list[dict[str, Any]]], None] | None = None,
+        before_tick: Callable[[], object] | None = None,
+    ) -> None:
+        self.cfg, self.store, self.artifacts, self.executor = cfg, store, artifacts, executor
+        self.model = cfg.model.name
+        if window is None:
+            from modelpilot.controller.logwindow import LogWindow
+
+            window = LogWindow(artifacts, self.model)
+        self.window = window
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.inline = inline
+        self.observer = observer
+        self.before_tick = before_tick
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._history: Any = None
+
+    # ------------------------------------------------------------------ state
+
+    def _load(self) -> tuple[dict[str, Any], int]:
+        rec = self.store.get_state_record(NAMESPACE, self.model)
+        return (dict(rec.value), rec.revision) if rec else ({"phase": "idle"}, 0)
+
+    def _save(self, state: dict[str, Any], revision: int) -> int:
+        return self.store.put_state(NAMESPACE, self.model, state, expected_revision=revision)
+
+    # ------------------------------------------------------------------ the tick
+
+    def tick(self, now: datetime | None = None) -> TickResult:
+        """Run one tick; safe to call again after a crash at any point.
+
+        Raises:
+            ModelpilotError: only for problems a user must fix (no champion is not one: the
+                tick reports it and does nothing).
+        """
+        if self.before_tick is not None:
+            self.before_tick()
+        now = now or self.clock()
+        state, revision = self._load()
+        result = TickResult(self.model, now.isoformat(), state.get("phase", "idle"))
+        champion = self.store.get_alias(self.model, "champion")
+        if champion is None:
+            result.actions.append("no champion yet: run 'modelpilot train'")
+            return result
+        try:
+            if state.get("phase") == "retraining":
+                return self._retrain(state, revision, result, now, resumed=True)
+            return self._monitor(state, revision, result, now, champion)
+        except Conflict:
+            result.actions.append("another controller changed the state first; skipped")
+            return result
+
+    def _monitor(
+        self, state: dict[str, Any], revision: int, result: TickResult, now: datetime, champion: int
+    ) -> TickResult:
+        cfg = self.cfg
+        version = self.store.get_version(self.model, champion)
+        reference = get_json(self.artifacts, version.reference_key) if version.reference_key else {"columns": {}}
+        since = now - timedelta(seconds=cfg.monitoring.window_time) if cfg.monitoring.window_time else None
+        window = self.window.window(last_n=cfg.monitoring.window_size, since=since, until=now)
+        labelled = self.window.labelled(last_n=cfg.monitoring.window_size, since=since)
+        summary, details = summarize(cfg, window, labelled, version, reference)
+        self.store.add_monitoring_report(
+            self.model,
+            champion,
+            window_start=datetime.fromisoformat(summary["window_start"]) if summary["window_start"] else None,
+            window_end=datetime.fromisoformat(summary["window_end"]) if summary["window_end"] else None,
+            n_predictions=summary["n_predictions"],
+            n_labelled=summary["n_labelled"],
+            summary=summary,
+            details_key=put_json(self.artifacts, details),
+        )
+        result.summary = summary
+        result.actions.append("monitored")
+
+        triggers = TriggerState.from_dict(state.get("triggers"))
+        if triggers.reference is None or triggers.metric != cfg.primary_metric:
+            base = version.metrics.get(cfg.primary_metric)
+            if base is not None:
+                triggers = reset_reference(
+                    triggers, base, f"v{champion} validation", metric=cfg.primary_metric, now=now, triggers=cfg.triggers
+                )
+        ms = MonitoringSummary.from_dict({**summary, "window_end": summary["window_end"] or now.isoformat()})
+        outcome = evaluate(cfg, ms, triggers, now)
+        for decision in outcome.decisions:
+            result.decisions.append(decision.to_dict())
+            if decision.kind:
+                self.store.add_event(
+                    decision.kind,
+                    model=self.model,
+                    subject=decision.name,
+                    actor="controller",
+                    reason=decision.reason,
+                    numbers={**decision.numbers, "value": decision.value, "threshold": decision.threshold},
+                )
+        if self.observer is not None:
+            self.observer(summary, result.decisions)
+        state["triggers"] = outcome.new_state.to_dict()
+        waiting = state.get("waiting")
+        if waiting and now - datetime.fromisoformat(waiting["since"]) > timedelta(seconds=cfg.triggers.performance_drop.cooldown):
+            state.pop("waiting")  # waited a whole cooldown: let the triggers decide afresh
+            waiting = None
+        if not outcome.retrain and not waiting:
+            self._save(state, revision)
+            return result
+        reason = outcome.reason if outcome.retrain else waiting["reason"]
+
+        # a retrain is due: persist its inputs before training starts
+        try:
+            data = self._retraining_data(champion, summary, now)
+        except WaitForData as exc:
+            if not waiting:
+                self.store.add_event("retrain_waiting", model=self.model, actor="controller", reason=f"{reason}; {exc}")
+                state["waiting"] = {"reason": reason, "since": now.isoformat()}
+            result.actions.append(f"retrain waiting: {exc}")
+            self._save(state, revision)
+            return result
+        except ModelpilotError as exc:
+            self.store.add_event("retrain_skipped", model=self.model, actor="controller", reason=str(exc))
+            result.actions.append(f"retrain skipped: {exc}")
+            state.pop("waiting", None)
+            self._save(state, revision)
+            return result
+        state.pop("waiting", None)
+        key = f"retrain:{uuid.uuid4().hex}"
+        state.update(
+            phase="retraining",
+            retrain={
+                "key": key,
+                "reason": reason,
+                "champion": champion,
+                "train_key": write_frame(self.artifacts, data.train),
+                "holdout_key": write_frame(self.artifacts, data.holdout),
+                "info": data.info,
+                "started_at": now.isoformat(),
+                "owner": self.owner,
+                "lease_until": time.time() + LEASE_SECONDS,
+            },
+        )
+        revision = self._save(state, revision)
+        self.store.add_event(
+            "retrain_started",
+            model=self.model,
+            subject=key,
+            actor="controller",
+            reason=reason,
+            numbers={**data.info, "champion": champion},
+        )
+        result.actions.append("retrain started")
+        return self._retrain(state, revision, result, now, resumed=False)
+
+    def _retraining_data(self, champion: int, summary: dict[str, Any], now: datetime) -> Any:
+        cfg = self.cfg
+        version = self.store.get_version(self.model, champion)
+        rows = self.window.labelled(last_n=cfg.retraining.recent_rows * 4)
+        labelled = log_to_frame(rows, cfg, version.classes) if len(rows) else rows
+        change_at = None
+        if cfg.retraining.change_point and len(rows):
+            served = rows["model_version"].to_numpy() == champion
+            cp = find_change_point(row_errors(rows[served], version.task), min_increase=cfg.triggers.performance_drop.threshold)
+            if cp is not None:  # the first row, in the whole labelled frame, after the change
+                change_at = int(np.flatnonzero(served)[cp])
+        history = self._source_history() if cfg.retraining.include_source else None
+        return select_retraining_data(
+            cfg, labelled, history=history, bad_segments=self._bad_segments(summary),
+            change_at=change_at, seed=int(now.timestamp()) % 2**31,
+        )
+
+    def _bad_segments(self, summary: dict[str, Any]) -> list[tuple[str, str]]:
+        """Segments doing clearly worse than the whole window (half the segment threshold)."""
+        overall = summary.get("performance")
+        if overall is None:
+            return []
+        sign = 1.0 if higher_is_better(self.cfg.primary_metric) else -1.0
+        margin = self.cfg.triggers.segment_performance_drop.threshold / 2
+        bad = []
+        for name, seg in (summary.get("segment_performance") or {}).items():
+            if seg.get("value") is not None and sign * (overall - seg["value"]) > margin:
+                column, _, value = name.partition("=")
+                bad.append((column, value))
+        return bad
+
+    def _source_history(self) -> Any:
+        if self._history is None and (self.cfg.data.source or self.cfg.data.query):
+            from modelpilot.data import load_source
+
+            self._history = load_source(self.cfg)
+        return self._history
+
+    def _retrain(
+        self, state: dict[str, Any], revision: int, result: TickResult, now: datetime, *, resumed: bool
+    ) -> TickResult:
+        job = state["retrain"]
+        if resumed:
+            if job.get("owner") != self.owner and job.get("lease_until", 0) > time.time():
+                result.actions.append("a retrain is in progress in another controller")
+                return result
+            job.update(owner=self.owner, lease_until=time.time() + LEASE_SECONDS)
+            revision = self._save(state, revision)
+            self._fail_interrupted_runs()
+            self.store.add_event(
+                "retrain_resumed", model=self.model, subject=job["key"], actor="controller",
+                reason="the previous controller stopped during this retrain; resuming it",
+            )
+            result.actions.append("retrain resumed")
+        result.phase = "retraining"
+        candidate = self.store.find_version_by_key(self.model, job["key"])
+        train_result: dict[str, Any] | None = None
+        if candidate is None:
+            try:
+                train_result, revision = self._train(job, state, revision)
+            except ModelpilotError as exc:
+                self.store.add_event(
+                    "retrain_failed", model=self.model, subject=job["key"], actor="controller",
+                    reason=f"{exc}; the champion keeps serving",
+                )
+                result.actions.append(f"retrain failed: {exc}")
+                return self._finish(state, revision, result, now, cost=0.0, score=None)
+            candidate = self.store.get_version(self.model, train_result["version"])
+        result.retrain = {"version": candidate.version, "key": job["key"], "info": job.get("info", {})}
+        cost = float((train_result or {}).get("cost", {}).get("total") or candidate.cost or 0.0)
+        self.store.add_event(
+            "retrain_finished", model=self.model, subject=f"v{candidate.version}", actor="controller",
+            reason=job.get("reason", ""), numbers={"version": candidate.version, "cost": cost, **candidate.metrics},
+        )
+        champion = self.store.get_alias(self.model, "champion")
+        if champion == candidate.version:  # promoted before a crash; nothing left to decide
+            return self._finish(state, revision, result, now, cost=cost, score=None)
+        holdout = read_frame(self.artifacts, job["holdout_key"])
+        verdict = gate_candidate(self.cfg, self.store, self.artifacts, candidate, champion, holdout)
+        result.gate = verdict
+        if not verdict["passed"]:
+            self.store.set_version_status(
+                self.model, candidate.version, "rejected", actor="controller", reason="; ".join(verdict["reasons"])
+            )
+            self.store.add_event(
+                "gate_rejected", model=self.model, subject=f"v{candidate.version}", actor="controller",
+                reason="; ".join(verdict["reasons"]) + f"; v{champion} keeps serving", numbers=verdict["numbers"],
+            )
+            return self._finish(state, revision, result, now, cost=cost, score=verdict["numbers"].get("challenger"))
+        self.store.add_event(
+            "gate_passed", model=self.model, subject=f"v{candidate.version}", actor="controller",
+            reason="; ".join(verdict["reasons"]), numbers=verdict["numbers"],
+        )
+        decision = get_strategy(self.cfg.rollout.strategy).start(
+            self.store, self.model, candidate.version, champion=champion,
+            reason=f"{job.get('reason', 'retrain')}; gate passed", numbers=verdict["numbers"],
+        )
+        if decision.status == "promoted":
+            result.promoted = candidate.version
+            triggers = TriggerState.from_dict(state.get("triggers"))
+            state["triggers"] = reset_reference(
+                triggers, verdict["numbers"]["challenger"], f"v{candidate.version} holdout at promotion",
+                metric=self.cfg.primary_metric, now=now, triggers=self.cfg.triggers,
+                segments=verdict.get("segments"),
+            ).to_dict()
+        result.actions.append(f"rollout {decision.status}")
+        return self._finish(state, revision, result, now, cost=cost, score=verdict["numbers"].get("challenger"))
+
+    def _finish(
+        self, state: dict[str, Any], revision: int, result: TickResult, now: datetime, *, cost: float, score: float | None
+    ) -> TickResult:
+        triggers = TriggerState.from_dict(state.get("triggers"))
+        state["triggers"] = record_retrain(triggers, now, cost, score=score, triggers=self.cfg.triggers).to_dict()
+        state["phase"] = "idle"
+        state.pop("retrain", None)
+        self._save(state, revision)
+        result.phase = "idle"
+        return result
+
+    def _train(self, job: dict[str, Any], state: dict[str, Any], revision: int) -> tuple[dict[str, Any], int]:
+        """Train the candidate (in the executor unless inline), keeping the lease fresh.
+
+        Returns the training result and the state's revision after the lease renewals.
+        """
+        stop = threading.Event()
+        rev = [revision]
+
+        def keep_lease() -> None:
+            while not stop.wait(LEASE_SECONDS / 4):
+                job["lease_until"] = time.time() + LEASE_SECONDS
+                try:
+                    rev[0] = self._save(state, rev[0])
+                except ModelpilotError:  # lost the lease: the other controller will finish
+                    return
+
+        keeper = threading.Thread(target=keep_lease, name="modelpilot-lease", daemon=True)
+        keeper.start()
+        try:
+            args = (self.cfg, job["train_key"], job["key"], job["champion"])
+            if self.inline:
+                out = run_training(*args, store=self.store, artifacts=self.artifacts, executor=self.executor)
+            else:
+                out = self.executor.submit(run_training, *args).result()
+        finally:
+            stop.set()
+            keeper.join()
+        return out, rev[0]
+
+    def _fail_interrupted_runs(self) -> None:
+        for run in self.store.list_runs(model=self.model, status="running", kind="retrain"):
+            self.store.finish_run(run.id, status="failed", error="interrupted: the controller stopped during training")
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self, *, interval: float | None = None, stop: threading.Event | None = None, max_ticks: int | None = None) -> None:
+        """Tick every ``interval`` seconds (``controller.interval``) until ``stop`` is set."""
+        stop = stop or threading.Event()
+        interval = self.cfg.controller.interval if interval is None else interval
+        ticks = 0
+        while not stop.is_set():
+            try:
+                self.tick()
+            except ModelpilotError as exc:
+                log.error("controller tick failed: %s", exc)
+            except Exception:  # keep the loop alive; the traceback goes to the log
+                log.exception("controller tick crashed")
+            ticks += 1
+            if max_ticks is not None and ticks >= max_ticks:
+                return
+            stop.wait(interval)

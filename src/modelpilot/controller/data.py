@@ -1,0 +1,187 @@
+"""Choosing the data a retrain learns from, and the holdout the gate judges on.
+
+Training only on the most recent labelled traffic is a known trap: the model forgets
+everything the recent window does not show (rare segments, last season). So the set is
+``retraining.recent_rows`` of the latest labelled predictions, mixed with a sample of older
+history (older labelled traffic and the configured source) making up
+``retraining.history_fraction`` of it, with the rows of segments that currently perform
+badly drawn ``upsample_factor`` times. The newest ``holdout_fraction`` of the recent rows
+is held out: champion and challenger are compared on exactly those rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modelpilot.config import PilotConfig
+from modelpilot.errors import DataError
+
+FEATURE_PREFIX = "f_"
+
+
+class WaitForData(DataError):
+    """A retrain is due but the data after the detected change is still too thin."""
+
+
+def find_change_point(errors: np.ndarray, *, min_increase: float, min_side: int = 30, z: float = 3.0) -> int | None:
+    """Where the error rate of a stream rose, if it clearly did; else None.
+
+    ``errors`` is one loss per labelled row in time order (1/0 for a wrong/right class, a
+    normalised squared error for regression). Every split point is scored at once with
+    cumulative sums: the increase of the mean after the split over the mean before it,
+    standardised like a two-proportion z statistic. The split with the largest statistic
+    is returned when the increase is at least ``min_increase`` and the statistic ``z``.
+
+    >>> rng = np.random.default_rng(0)
+    >>> stream = np.r_[rng.random(600) < 0.15, rng.random(200) < 0.45].astype(float)
+    >>> 560 <= find_change_point(stream, min_increase=0.05) <= 640
+    True
+    """
+    e = np.asarray(errors, dtype=np.float64)
+    n = len(e)
+    if n < 2 * min_side:
+        return None
+    k = np.arange(min_side, n - min_side + 1)
+    csum = np.concatenate([[0.0], np.cumsum(e)])
+    before = csum[k] / k
+    after = (csum[n] - csum[k]) / (n - k)
+    pooled = csum[n] / n
+    spread = np.sqrt(max(pooled * (1 - pooled), 1e-12) * (1.0 / k + 1.0 / (n - k))) if e.max() <= 1 else (
+        np.sqrt(max(float(e.var()), 1e-12) * (1.0 / k + 1.0 / (n - k)))
+    )
+    stat = (after - before) / spread
+    best = int(np.argmax(stat))
+    if after[best] - before[best] >= min_increase and stat[best] >= z:
+        return int(k[best])
+    return None
+
+
+def row_errors(rows: pd.DataFrame, task: str) -> np.ndarray:
+    """Per-row loss of logged predictions against their labels (time order kept)."""
+    if task == "classification":
+        return (rows["prediction"].astype(str).to_numpy() != rows["label"].astype(str).to_numpy()).astype(np.float64)
+    err = (pd.to_numeric(rows["prediction"]).to_numpy() - pd.to_numeric(rows["label"]).to_numpy()) ** 2
+    scale = float(np.median(err)) or 1.0
+    return np.minimum(err / scale, 10.0)  # bounded: one wild label must not make a change
+
+
+@dataclass(frozen=True)
+class RetrainData:
+    train: pd.DataFrame            # in the source's schema: features, target, time column
+    holdout: pd.DataFrame          # the newest labelled rows, same schema
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def log_to_frame(rows: pd.DataFrame, cfg: PilotConfig, classes: list[Any] | None) -> pd.DataFrame:
+    """Turn prediction-log rows (``f_*`` features, ``label``, ``ts``) into the source's schema.
+
+    Labels travel as strings through the log; they are mapped back to the champion's class
+    values (``"1"`` → ``1``) so the retrained model predicts the same labels.
+    """
+    feats = {c[len(FEATURE_PREFIX) :]: rows[c].to_numpy() for c in rows.columns if c.startswith(FEATURE_PREFIX)}
+    out = pd.DataFrame(feats, index=rows.index)
+    labels = rows["label"]
+    if classes is not None:
+        lookup = {str(c): c for c in classes}
+        mapped = labels.astype(str).map(lookup)
+        if mapped.isna().any():
+            bad = sorted(set(labels[mapped.isna()].astype(str)))[:5]
+            raise DataError(
+                f"feedback labels {bad} are not classes of the champion ({sorted(lookup)}): "
+                "send labels with the same values as the training target"
+            )
+        out[cfg.model.target] = mapped.to_numpy()
+    else:
+        out[cfg.model.target] = pd.to_numeric(labels, errors="coerce").to_numpy()
+    if cfg.model.time_column:
+        out[cfg.model.time_column] = rows["ts"].to_numpy()
+    if cfg.model.id_column:  # the request id is the row's identity in the log
+        out[cfg.model.id_column] = rows["request_id"].astype(str).to_numpy()
+    return out.reset_index(drop=True)
+
+
+def select_retraining_data(
+    cfg: PilotConfig,
+    labelled: pd.DataFrame,
+    *,
+    history: pd.DataFrame | None,
+    bad_segments: list[tuple[str, Any]] | None = None,
+    change_at: int | None = None,
+    seed: int = 0,
+) -> RetrainData:
+    """Build the retraining set and the gate's holdout.
+
+    Args:
+        cfg: the config (``retraining`` section).
+        labelled: labelled rows in the source's schema, oldest first (see :func:`log_to_frame`).
+        history: older data in the same schema (the configured source), or None.
+        bad_segments: ``(column, value)`` pairs of segments to upsample.
+        change_at: the row of ``labelled`` where the champion's errors rose (see
+            :func:`find_change_point`); only rows from it on are "recent".
+        seed: for the history sample and the upsampling.
+
+    Raises:
+        WaitForData: a change was found but fewer than ``min_rows_after_change`` labelled
+            rows follow it yet.
+        DataError: too few labelled rows to hold any out.
+    """
+    rc = cfg.retraining
+    rng = np.random.default_rng(seed)
+    if change_at is not None and len(labelled) - change_at < rc.min_rows_after_change:
+        raise WaitForData(
+            f"the champion's error rate rose {len(labelled) - change_at} labelled rows ago; waiting for "
+            f"{rc.min_rows_after_change} rows after the change before retraining "
+            "(retraining.min_rows_after_change)"
+        )
+    recent = (labelled.iloc[change_at:] if change_at is not None else labelled).tail(rc.recent_rows)
+    recent = recent.reset_index(drop=True)
+    n_holdout = int(round(len(recent) * rc.holdout_fraction))
+    if n_holdout < 10 or len(recent) - n_holdout < 10:
+        raise DataError(
+            f"only {len(recent)} labelled rows: a retrain needs at least "
+            f"{int(np.ceil(20 / min(rc.holdout_fraction, 1 - rc.holdout_fraction)))}; "
+            "send more labels to /feedback or lower retraining.holdout_fraction"
+        )
+    holdout = recent.iloc[-n_holdout:].reset_index(drop=True)
+    train = recent.iloc[:-n_holdout]
+
+    # rows before a detected change follow the old concept: they stay out of the pool
+    older = [] if change_at is not None else [labelled.iloc[: max(0, len(labelled) - len(recent))]]
+    if history is not None and len(history):
+        older.append(history[[c for c in train.columns if c in history.columns]])
+    pool = pd.concat([o for o in older if len(o)], ignore_index=True) if any(len(o) for o in older) else None
+    n_history = 0
+    if pool is not None and rc.history_fraction > 0:
+        want = int(round(len(train) * rc.history_fraction / (1 - rc.history_fraction)))
+        n_history = min(want, len(pool))
+        if n_history:
+            picked = rng.choice(len(pool), size=n_history, replace=False)
+            train = pd.concat([pool.iloc[np.sort(picked)], train], ignore_index=True)
+
+    upsampled: dict[str, int] = {}
+    if rc.upsample_segments and bad_segments:
+        extra = []
+        for column, value in bad_segments:
+            if column not in train.columns:
+                continue
+            rows = train[train[column].astype(str) == str(value)]
+            n_extra = int(round(len(rows) * (rc.upsample_factor - 1)))
+            if len(rows) and n_extra:
+                extra.append(rows.iloc[rng.integers(0, len(rows), size=n_extra)])
+                upsampled[f"{column}={value}"] = n_extra
+        if extra:
+            train = pd.concat([train, *extra], ignore_index=True)
+
+    info = {
+        "change_point_rows_ago": None if change_at is None else int(len(labelled) - change_at),
+        "recent_rows": int(len(recent) - n_holdout),
+        "history_rows": int(n_history),
+        "upsampled": upsampled,
+        "holdout_rows": int(n_holdout),
+        "train_rows": int(len(train)),
+    }
+    return RetrainData(train=train.reset_index(drop=True), holdout=holdout, info=info)

@@ -1,0 +1,82 @@
+"""The full gate for a retrained candidate: thresholds, then the champion on the same holdout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modelpilot.artifacts import ArtifactStore, load_model
+from modelpilot.config import PilotConfig
+from modelpilot.policy.compare import compare_to_champion
+from modelpilot.policy.gates import threshold_gate
+from modelpilot.store import ModelVersionRecord, Store
+
+
+def _scores(model: Any, X: pd.DataFrame, task: str) -> tuple[np.ndarray, np.ndarray | None]:
+    pred = np.asarray(model.predict(X))
+    proba = np.asarray(model.predict_proba(X)) if task == "classification" and hasattr(model, "predict_proba") else None
+    return pred, proba
+
+
+def gate_candidate(
+    cfg: PilotConfig,
+    store: Store,
+    artifacts: ArtifactStore,
+    candidate: ModelVersionRecord,
+    champion: int | None,
+    holdout: pd.DataFrame,
+) -> dict[str, Any]:
+    """Decide whether ``candidate`` may replace ``champion``.
+
+    The threshold gate is re-checked from the candidate's logged metrics (so a resumed
+    controller decides exactly as the first one would); the comparison scores both models
+    on ``holdout`` — recent labelled traffic neither was trained on.
+
+    Returns:
+        ``{"passed", "reasons", "checks", "numbers", "segments"}``; ``numbers`` holds the
+        champion's and challenger's holdout metric, the improvement, its interval and p-value.
+    """
+    run_metrics = store.latest_metrics(candidate.run_id) if candidate.run_id is not None else {}
+    train_metrics = {k.removeprefix("train/"): v for k, v in run_metrics.items() if k.startswith("train/")}
+    thresholds = threshold_gate(candidate.metrics, train_metrics, cfg)
+    names = [f["name"] for f in candidate.signature]
+    X, y = holdout[names], holdout[cfg.model.target].to_numpy()
+    challenger_model = load_model(artifacts, candidate.artifact_key)
+    pred_new, proba_new = _scores(challenger_model, X, candidate.task)
+    if champion is None:  # nothing to beat: the thresholds decide
+        return {
+            "passed": thresholds.passed, "reasons": thresholds.reasons or ["no champion to compare with"],
+            "checks": thresholds.checks, "numbers": {"challenger": candidate.metrics.get(cfg.primary_metric)},
+            "segments": {},
+        }
+    champ = store.get_version(cfg.model.name, champion)
+    pred_old, proba_old = _scores(load_model(artifacts, champ.artifact_key), X, champ.task)
+    segments = {s: holdout[s].astype(str).to_numpy() for s in cfg.model.segments if s in holdout}
+    cmp = compare_to_champion(
+        y, pred_old, pred_new, task=candidate.task, metric=cfg.primary_metric, cfg=cfg.gates,
+        proba_champion=proba_old, proba_challenger=proba_new, segments=segments,
+        classes=candidate.classes, seed=cfg.model.seed,
+    )
+    numbers = {
+        "metric": cfg.primary_metric, "champion": cmp.champion_metric, "challenger": cmp.challenger_metric,
+        "delta": cmp.delta, "ci_low": cmp.ci_low, "ci_high": cmp.ci_high, "p_value": cmp.p_value,
+        "test": cmp.test, "holdout_rows": cmp.n, "champion_version": champion, "challenger_version": candidate.version,
+    }
+    passed = thresholds.passed and cmp.passed
+    reasons = [*thresholds.reasons, *([cmp.summary] if cmp.passed and passed else cmp.reasons)]
+    return {
+        "passed": passed, "reasons": reasons or [cmp.summary], "checks": [*thresholds.checks, *cmp.checks],
+        "numbers": numbers, "segments": _segment_values(cmp.details),
+    }
+
+
+def _segment_values(details: dict[str, Any]) -> dict[str, float]:
+    """The challenger's holdout metric per segment ("col=value"), for the trigger references."""
+    out: dict[str, float] = {}
+    for name, seg in (details.get("segments") or {}).items():
+        value = seg.get("challenger") if isinstance(seg, dict) else None
+        if value is not None:
+            out[name] = float(value)
+    return out

@@ -1,0 +1,141 @@
+"""One monitoring pass: the live window against the champion's reference profile.
+
+The summary (small, kept in SQL and read by the triggers) holds the share of drifted
+features, the prediction drift, the labelled metric overall and per segment, and the
+estimated metric where labels are missing. The details (per-column statistics) go to the
+artifact store.
+
+Performance is measured only on predictions the *current* champion served: after a
+promotion the old model's errors must not count against the new one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modelpilot.config import PilotConfig
+from modelpilot.controller.data import FEATURE_PREFIX
+from modelpilot.monitoring import drift_report, estimate_performance, performance
+from modelpilot.store import ModelVersionRecord
+
+
+def _features(window: pd.DataFrame, version: ModelVersionRecord) -> pd.DataFrame:
+    names = [f["name"] for f in version.signature]
+    return pd.DataFrame({n: window[FEATURE_PREFIX + n].to_numpy() for n in names if FEATURE_PREFIX + n in window})
+
+
+def _proba(window: pd.DataFrame) -> np.ndarray | None:
+    if "probabilities" not in window or window["probabilities"].isna().all():
+        return None
+    rows = window["probabilities"].dropna()
+    if len(rows) != len(window):
+        return None
+    return np.vstack(rows.to_numpy()).astype(np.float64)
+
+
+def _classes(version: ModelVersionRecord) -> list[str] | None:
+    return [str(c) for c in version.classes] if version.classes is not None else None
+
+
+def summarize(
+    cfg: PilotConfig,
+    window: pd.DataFrame,
+    labelled: pd.DataFrame,
+    version: ModelVersionRecord,
+    reference: dict[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Summarise one window; returns ``(summary, details)``.
+
+    Args:
+        cfg: the config (``monitoring``, ``model.segments``, the primary metric).
+        window: the latest prediction-log rows, oldest first (drift and estimates).
+        labelled: the latest rows whose label has arrived, oldest first (measured metric);
+            rows served by other versions are ignored.
+        version: the champion the window is judged against.
+        reference: the champion's reference profile.
+    """
+    metric = cfg.primary_metric
+    served = window[window["model_version"] == version.version] if len(window) else window
+    summary: dict[str, Any] = {
+        "metric": metric,
+        "version": version.version,
+        "n_predictions": int(len(window)),
+        "n_labelled": 0,
+        "drift_share": None,
+        "drifted_features": [],
+        "prediction_drift": None,
+        "performance": None,
+        "segment_performance": {},
+        "estimated_performance": None,
+        "window_start": window["ts"].min().isoformat() if len(window) else None,
+        "window_end": window["ts"].max().isoformat() if len(window) else None,
+    }
+    details: dict[str, Any] = {"summary": summary}
+    if len(window) >= cfg.monitoring.min_samples:
+        scores = window["score"].to_numpy(np.float64) if "score" in window else None
+        preds = window["prediction"].astype(str).to_numpy() if version.task == "classification" else None
+        report = drift_report(
+            reference,
+            _features(window, version),
+            method=cfg.monitoring.drift_method,
+            threshold=cfg.monitoring.drift_threshold,
+            scores=scores,
+            predictions=preds,
+        )
+        details["drift"] = report
+        summary["drift_share"] = report["share_drifted"]
+        summary["drifted_features"] = report["drifted_columns"]
+        score_drift = (report.get("prediction_drift") or {}).get("score")
+        summary["prediction_drift"] = score_drift["statistic"] if score_drift else None
+        summary["feature_drift"] = {n: c["statistic"] for n, c in report["columns"].items()}
+
+    if len(labelled):
+        labelled = labelled[(labelled["model_version"] == version.version) & labelled["label"].notna()]
+    summary["n_labelled"] = int(len(labelled))
+    if len(labelled):
+        summary.update(_measured(cfg, labelled, version, metric))
+    if cfg.monitoring.estimate_performance and version.task == "classification" and len(served):
+        proba = _proba(served)
+        if proba is not None:
+            est = estimate_performance(proba, classes=_classes(version))
+            key = {"accuracy": "expected_accuracy", "roc_auc": "expected_roc_auc"}.get(metric)
+            summary["estimated_performance"] = est.get(key) if key else None
+            details["estimated"] = est
+    return summary, details
+
+
+def _measured(cfg: PilotConfig, labelled: pd.DataFrame, version: ModelVersionRecord, metric: str) -> dict[str, Any]:
+    classification = version.task == "classification"
+    y_true = labelled["label"].astype(str).to_numpy() if classification else pd.to_numeric(labelled["label"]).to_numpy()
+    y_pred = (
+        labelled["prediction"].astype(str).to_numpy()
+        if classification
+        else pd.to_numeric(labelled["prediction"]).to_numpy()
+    )
+    segs = [s for s in cfg.model.segments if FEATURE_PREFIX + s in labelled]
+    seg_frame = (
+        pd.DataFrame({s: labelled[FEATURE_PREFIX + s].astype(str).to_numpy() for s in segs}) if segs else None
+    )
+    result = performance(
+        y_true,
+        y_pred,
+        task=version.task,
+        proba=_proba(labelled) if classification else None,
+        classes=_classes(version),
+        segments=seg_frame,
+        min_rows=1,
+    )
+    segment_perf = {
+        f"{col}={value}": {"value": m.get(metric), "n": int(m["n"])}
+        for col, values in (result.get("segments") or {}).items()
+        for value, m in values.items()
+        if m.get(metric) is not None
+    }
+    return {
+        "performance": result["overall"].get(metric),
+        "performance_all": {k: v for k, v in result["overall"].items() if k != "n"},
+        "segment_performance": segment_perf,
+    }

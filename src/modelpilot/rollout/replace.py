@@ -1,0 +1,55 @@
+"""``replace``: the candidate becomes champion at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelpilot.rollout.base import RolloutDecision
+from modelpilot.store import Store
+
+
+def promote(
+    store: Store,
+    model: str,
+    version: int,
+    *,
+    champion: int | None,
+    actor: str = "controller",
+    reason: str,
+    numbers: dict[str, Any] | None = None,
+) -> None:
+    """Move ``champion`` to ``version`` if it still points at ``champion`` (compare-and-set).
+
+    Raises:
+        Conflict: the champion moved in the meantime (another actor promoted or rolled back).
+    """
+    store.set_alias(
+        model,
+        "champion",
+        version,
+        actor=actor,
+        reason=reason,
+        numbers={**(numbers or {}), "from_version": champion, "to_version": version},
+        expected_current=champion,
+    )
+    store.add_event(
+        "promoted",
+        model=model,
+        subject=f"v{version}",
+        actor=actor,
+        reason=reason,
+        numbers={**(numbers or {}), "from_version": champion, "to_version": version},
+    )
+
+
+class ReplaceStrategy:
+    name = "replace"
+
+    def start(
+        self, store: Store, model: str, candidate: int, *, champion: int | None, reason: str, numbers: dict[str, Any]
+    ) -> RolloutDecision:
+        promote(store, model, candidate, champion=champion, reason=reason, numbers=numbers)
+        return RolloutDecision("promoted", reason, numbers)
+
+    def advance(self, store: Store, model: str) -> RolloutDecision | None:
+        return None  # nothing progressive to advance
