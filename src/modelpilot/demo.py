@@ -129,6 +129,7 @@ def run_demo(
     from modelpilot.serving.server import start_in_thread
 
     plan = plan or DemoPlan()
+    minutes_per_batch = plan.batch_minutes
     folder.mkdir(parents=True, exist_ok=True)
     prepare_folder(folder)
     (folder / "data").mkdir(exist_ok=True)
@@ -158,7 +159,7 @@ def run_demo(
         sim_batches = [0]
         controller = Controller(
             cfg, store, pilot.artifacts, pilot.executor,
-            clock=lambda: sim_start + timedelta(minutes=plan.batch_minutes * sim_batches[0]),
+            clock=lambda: sim_start + timedelta(minutes=minutes_per_batch * sim_batches[0]),
         )
         stream = _stream(plan, history["ts"].max().to_pydatetime() + timedelta(minutes=5))
         names = [f["name"] for f in store.get_version(cfg.model.name, trained.version).signature]

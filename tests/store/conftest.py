@@ -17,11 +17,10 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
-
-from modelpilot.testing.services import unavailable
 import sqlalchemy as sa
 
 from modelpilot.store import Store
+from modelpilot.testing.services import unavailable
 
 POSTGRES_ENV = "MODELPILOT_TEST_POSTGRES_URL"
 POSTGRES_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

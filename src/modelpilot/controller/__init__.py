@@ -24,24 +24,36 @@ import socket
 import threading
 import time
 import uuid
-
-import numpy as np
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
+
 from modelpilot.artifacts import ArtifactStore, get_json, put_json
 from modelpilot.config import PilotConfig
-from modelpilot.controller.data import WaitForData, find_change_point, log_to_frame, row_errors, select_retraining_data
+from modelpilot.controller.data import (
+    WaitForData,
+    find_change_point,
+    log_to_frame,
+    row_errors,
+    select_retraining_data,
+)
 from modelpilot.controller.gate import gate_candidate
 from modelpilot.controller.jobs import read_frame, run_training, write_frame
 from modelpilot.controller.monitor import summarize
 from modelpilot.controller.window import WindowSource
 from modelpilot.errors import Conflict, ModelpilotError
-from modelpilot.metrics import higher_is_better
 from modelpilot.executors import Executor
-from modelpilot.policy.triggers import MonitoringSummary, TriggerState, evaluate, record_retrain, reset_reference
+from modelpilot.metrics import higher_is_better
+from modelpilot.policy.triggers import (
+    MonitoringSummary,
+    TriggerState,
+    evaluate,
+    record_retrain,
+    reset_reference,
+)
 from modelpilot.rollout import get_strategy
 from modelpilot.store import Store
 
@@ -198,7 +210,7 @@ class Controller:
         if not outcome.retrain and not waiting:
             self._save(state, revision)
             return result
-        reason = outcome.reason if outcome.retrain else waiting["reason"]
+        reason = outcome.reason if outcome.retrain or not waiting else str(waiting["reason"])
 
         # a retrain is due: persist its inputs before training starts
         try:

@@ -63,10 +63,12 @@ def find_change_point(errors: np.ndarray, *, min_increase: float, min_side: int 
 def row_errors(rows: pd.DataFrame, task: str) -> np.ndarray:
     """Per-row loss of logged predictions against their labels (time order kept)."""
     if task == "classification":
-        return (rows["prediction"].astype(str).to_numpy() != rows["label"].astype(str).to_numpy()).astype(np.float64)
-    err = (pd.to_numeric(rows["prediction"]).to_numpy() - pd.to_numeric(rows["label"]).to_numpy()) ** 2
+        wrong = rows["prediction"].astype(str).to_numpy() != rows["label"].astype(str).to_numpy()
+        return np.asarray(wrong, dtype=np.float64)
+    pred = pd.to_numeric(rows["prediction"]).to_numpy(np.float64)
+    err = (pred - pd.to_numeric(rows["label"]).to_numpy(np.float64)) ** 2
     scale = float(np.median(err)) or 1.0
-    return np.minimum(err / scale, 10.0)  # bounded: one wild label must not make a change
+    return np.asarray(np.minimum(err / scale, 10.0))  # bounded: one wild label must not make a change
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,8 @@ from modelpilot.config import ParamSpec
 from modelpilot.errors import ConfigError
 from modelpilot.executors import Executor
 from modelpilot.training.estimators import iteration_param, make_estimator
-from modelpilot.training.evaluate import compute_metrics, lower_is_better, predict_all
+from modelpilot.metrics import lower_is_better
+from modelpilot.training.evaluate import compute_metrics, predict_all
 from modelpilot.training.preprocess import build_pipeline
 
 _STAGES = 4
