@@ -45,11 +45,15 @@ def promote(
 class ReplaceStrategy:
     name = "replace"
 
+    def __init__(self, cfg: Any = None, artifacts: Any = None) -> None:
+        pass  # nothing to configure
+
     def start(
-        self, store: Store, model: str, candidate: int, *, champion: int | None, reason: str, numbers: dict[str, Any]
+        self, store: Store, model: str, candidate: int, *, champion: int | None, reason: str,
+        numbers: dict[str, Any], now: Any = None, actor: str = "controller",
     ) -> RolloutDecision:
-        promote(store, model, candidate, champion=champion, reason=reason, numbers=numbers)
+        promote(store, model, candidate, champion=champion, actor=actor, reason=reason, numbers=numbers)
         return RolloutDecision("promoted", reason, numbers)
 
-    def advance(self, store: Store, model: str) -> RolloutDecision | None:
+    def advance(self, store: Store, model: str, *, now: Any = None) -> RolloutDecision | None:
         return None  # nothing progressive to advance

@@ -30,10 +30,11 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from modelpilot import auth
 from modelpilot.config import PilotConfig
 from modelpilot.errors import ModelNotFound, ModelpilotError, NotFound, RequestError
 from modelpilot.serving import docs
-from modelpilot.serving.cache import LoadedModel, ModelCache
+from modelpilot.serving.cache import FaultInjector, LoadedModel, ModelCache
 from modelpilot.serving.limits import BodyLimitMiddleware
 from modelpilot.serving.metrics import CONTENT_TYPE_LATEST, ServingMetrics
 from modelpilot.serving.predlog import (
@@ -42,6 +43,7 @@ from modelpilot.serving.predlog import (
     PredictionLogReader,
     PredictionLogWriter,
 )
+from modelpilot.serving.routing import ShadowScorer, answer, error_batch
 from modelpilot.serving.schema import MalformedRequest, finite_or_none, loads, new_ids, parse_ids
 
 if TYPE_CHECKING:
@@ -123,6 +125,7 @@ def create_app(
     *,
     extra_lifespan: ExtraLifespan | None = None,
     replica_id: str | None = None,
+    fault_injector: FaultInjector | None = None,
 ) -> FastAPI:
     """Build the ASGI app serving every model of ``store``'s champion aliases.
 
@@ -133,6 +136,8 @@ def create_app(
         extra_lifespan: an async context manager factory entered inside the server's own
             lifespan (e.g. to run the controller or mount the UI's resources).
         replica_id: names this replica's log segments (random by default).
+        fault_injector: a testing aid passed to the model cache (see ``cache.py``): makes
+            a served model raise, stall or return garbage. Never set it in production.
 
     Returns:
         The FastAPI app; its state holds ``cache``, ``writer``, ``metrics`` and ``recent``.
@@ -145,7 +150,8 @@ def create_app(
         if old is not None:
             metrics.swaps.labels(name).inc()
 
-    cache = ModelCache(store, artifacts, refresh_interval=sc.refresh_interval, on_swap=on_swap)
+    cache = ModelCache(store, artifacts, refresh_interval=sc.refresh_interval, on_swap=on_swap,
+                       fault_injector=fault_injector)
     writer = PredictionLogWriter(
         artifacts, flush_rows=sc.log_flush_rows, flush_interval=sc.log_flush_interval,
         replica_id=replica_id,
@@ -155,10 +161,13 @@ def create_app(
     metrics.log_pending_rows.set_function(lambda: float(writer.pending_rows))
     recent = RecentIds()
     readers: dict[str, PredictionLogReader] = {}
+    shadow = ShadowScorer(cache, writer)
+    key_field = cfg.rollout.key_field
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         writer.start()
+        shadow.start()
         await run_in_threadpool(cache.load_all)
         cache.start()
         try:
@@ -169,6 +178,7 @@ def create_app(
                     yield
         finally:
             cache.stop()
+            await run_in_threadpool(shadow.stop)
             await run_in_threadpool(writer.close)
             for reader in readers.values():
                 reader.close()
@@ -176,6 +186,7 @@ def create_app(
     app = FastAPI(title="modelpilot", version="0.1.0", lifespan=lifespan)
     app.state.cache, app.state.writer, app.state.metrics = cache, writer, metrics
     app.state.recent, app.state.config, app.state.store = recent, cfg, store
+    app.state.shadow = shadow
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=sc.max_body_bytes,
         on_reject=lambda: metrics.count_error("PayloadTooLarge", 413),
@@ -194,19 +205,25 @@ def create_app(
         return readers[name]
 
     app.state.reader_for = reader_for
+    authorize = _authorizer(store)
 
     @app.post("/v1/models/{name}/predict", **docs.PREDICT)
     @_guard
     async def predict(name: str, request: Request) -> Response:
         start = time.perf_counter()
         body = await request.body()
+        if sc.require_token_for_predict:
+            await authorize(request, "viewer", "predict", name)
         model = cache.get(name) or await model_for(name)
         parsed = model.schema.parse(body, max_instances=sc.max_instances)
-        if PREDICT_IN_THREADPOOL:
-            out = await run_in_threadpool(model.predict_columns, parsed.columns)
-        else:
-            out = model.predict_columns(parsed.columns)
         ids = parsed.ids if parsed.ids is not None else new_ids(parsed.n)
+        rollout = cache.rollout(name)
+        if rollout is not None and not rollout.state.shadow:
+            return await _predict_routed(name, model, rollout, parsed.columns, ids, start)
+        if PREDICT_IN_THREADPOOL:
+            out = await run_in_threadpool(cache.predict, model, parsed.columns)
+        else:
+            out = cache.predict(model, parsed.columns)
         labels = out.labels if out.labels.dtype.kind == "f" else out.labels.tolist()
         payload: dict[str, Any] = {"predictions": labels, "ids": ids, "model_version": model.version}
         if out.probabilities is not None:
@@ -222,12 +239,45 @@ def create_app(
         )
         recent.add(ids)
         metrics.observe_predict(name, model.version, elapsed)
+        if rollout is not None:  # shadow: a copy for the challenger, after the answer is ready
+            shadow.submit(name, rollout.challenger, parsed.columns, ids)
+        return Response(content, media_type=_JSON)
+
+    async def _predict_routed(name: str, model: LoadedModel, rollout: Any, columns: dict[str, Any],
+                              ids: list[str], start: float) -> Response:
+        """A/B and canary: each instance answered by the version its routing key selects."""
+        ans = await answer(cache, model, rollout, columns, ids, key_field)
+        labels = ans.labels if ans.labels.dtype.kind == "f" else ans.labels.tolist()
+        payload: dict[str, Any] = {"predictions": labels, "ids": ids, "model_version": ans.version}
+        if ans.versions is not None:
+            payload["model_versions"] = ans.versions
+        if ans.probabilities is not None:
+            payload["probabilities"] = ans.probabilities
+        content = orjson.dumps(payload, option=_NUMPY)
+        elapsed = time.perf_counter() - start
+        whole = len(ans.parts) == 1 and ans.failed is None
+        for served_by, idx, out in ans.parts:
+            writer.log_predictions(PredictionBatch(
+                model=name, ids=ids if whole else [ids[i] for i in idx], version=served_by.version,
+                predictions=out.labels, scores=out.scores, probabilities=out.probabilities,
+                features=columns if whole else {k: v[idx] for k, v in columns.items()},
+                latency_ms=elapsed * 1000.0,
+            ))
+            metrics.observe_predict(name, served_by.version, elapsed)
+        if ans.failed is not None:
+            writer.log_predictions(error_batch(
+                name, rollout.challenger, [ids[i] for i in ans.failed],
+                {k: v[ans.failed] for k, v in columns.items()}, elapsed * 1000.0,
+            ))
+        recent.add(ids)
         return Response(content, media_type=_JSON)
 
     @app.post("/v1/models/{name}/feedback", **docs.FEEDBACK)
     @_guard
     async def feedback(name: str, request: Request) -> Response:
         body = await request.body()
+        if sc.require_token_for_predict:
+            await authorize(request, "viewer", "feedback", name)
         model = await model_for(name)
         ids, labels, rewards = _parse_feedback(loads(body))
         rest = [i for i in ids if i not in recent]
@@ -251,7 +301,11 @@ def create_app(
     @app.get("/v1/models/{name}", **docs.MODEL_INFO)
     @_guard
     async def model_info(name: str) -> Response:
-        return _json(await run_in_threadpool(_describe, store, name))
+        return _json(await run_in_threadpool(_describe, store, name, cfg))
+
+    from modelpilot.serving.control import add_control_routes
+
+    add_control_routes(app, cfg, store, artifacts, cache, authorize)
 
     @app.get("/healthz", **docs.HEALTH)
     async def healthz() -> Response:
@@ -261,6 +315,9 @@ def create_app(
     async def prometheus() -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
+    from modelpilot.ui import ui_router  # the dashboard, at /ui
+
+    app.include_router(ui_router(cfg, store, artifacts))
     return app
 
 
@@ -294,7 +351,35 @@ def _parse_feedback(doc: Any) -> tuple[list[str], list[str], list[float | None] 
     return ids, labels, rewards
 
 
-def _describe(store: Any, name: str) -> dict[str, Any]:
+def _authorizer(store: Any) -> Callable[[Request, str, str, str | None], Awaitable[Any]]:
+    """``await authorize(request, role, action, model)``: the bearer token's record, or raise.
+
+    Tokens that passed are remembered for a few seconds so that a protected predict path
+    does not query the store on every request (a revoked token stops working within
+    :data:`_TOKEN_TTL` seconds).
+    """
+    passed: dict[str, tuple[Any, float]] = {}
+
+    async def authorize(request: Request, needed: str, action: str, model: str | None) -> Any:
+        token = auth.bearer(request.headers.get("authorization"))
+        if token is not None:
+            hit = passed.get(token)
+            if hit is not None and hit[1] > time.monotonic() and auth.role_allows(hit[0].role, needed):
+                return hit[0]
+        record = await run_in_threadpool(auth.require, store, token, needed, action=action, model=model)
+        if token is not None:
+            if len(passed) > 10_000:
+                passed.clear()
+            passed[token] = (record, time.monotonic() + _TOKEN_TTL)
+        return record
+
+    return authorize
+
+
+_TOKEN_TTL = 5.0
+
+
+def _describe(store: Any, name: str, cfg: Any = None) -> dict[str, Any]:
     if name not in store.list_models():
         raise ModelNotFound(f"no model named {name!r}: 'modelpilot status' lists the models")
     aliases = {k: int(v) for k, v in store.aliases(name).items()}
@@ -306,10 +391,15 @@ def _describe(store: Any, name: str) -> dict[str, Any]:
         }
         for v in store.list_versions(name)
     ]
+    from modelpilot.rollout.state import describe
+
+    rollout = describe(store, name, cfg)
+    live = rollout is not None and rollout["status"] == "in_progress"
+    traffic = rollout["traffic"] if live and rollout else ({} if champion is None else {str(champion): 1.0})
     return {
         "name": name, "champion": champion, "aliases": aliases, "versions": versions,
-        "challengers": [], "traffic": {} if champion is None else {str(champion): 1.0},
-        "rollout": None,
+        "challengers": [rollout["candidate"]] if live and rollout else [], "traffic": traffic,
+        "rollout": rollout,
     }
 
 

@@ -7,7 +7,16 @@ completely loaded and warmed up. A request reads the mapping once and keeps the 
 got, so requests in flight during a swap finish on the old model and none of them fails.
 
 A background thread polls the store's aliases every ``refresh_interval`` seconds; a model
-never requested is loaded on its first request.
+never requested is loaded on its first request. The same poll reads each model's rollout
+state (:mod:`modelpilot.rollout.state`): while a shadow, A/B or canary rollout is in
+progress the challenger version is kept loaded next to the champion, and the request path
+reads both from memory (:meth:`ModelCache.rollout`) — never from the store.
+
+``fault_injector`` is a testing aid: a callable ``(model, columns) -> Prediction | None``
+that :meth:`ModelCache.predict` calls before the model. It may raise (a failing model),
+sleep (a slow one) or return a :class:`Prediction` (garbage); None means "predict
+normally". It exists so tests can make a real served challenger faulty without custom
+classes in the model file (skops refuses those). Never set it in production.
 """
 
 from __future__ import annotations
@@ -41,6 +50,9 @@ class Prediction:
     labels: np.ndarray  # object array of class labels (JSON values), or float64 (regression)
     scores: np.ndarray  # float64, see the prediction log's ``score`` column
     probabilities: np.ndarray | None  # float64 (n, n_classes), classifiers only
+
+
+FaultInjector = Callable[["LoadedModel", dict[str, np.ndarray]], "Prediction | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +100,14 @@ class LoadedModel:
             return self._from_proba(np.asarray(pipe.predict_proba(frame), dtype=np.float64))
         labels = np.asarray(pipe.predict(frame), dtype=object)
         return Prediction(labels, np.full(len(labels), np.nan), None)
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveRollout:
+    """A rollout in progress as the request path sees it: its state and the loaded challenger."""
+
+    state: Any  # modelpilot.rollout.state.RolloutState
+    challenger: LoadedModel
 
 
 def load_version(store: Any, artifacts: ArtifactStore, name: str, version: int) -> LoadedModel:
@@ -161,6 +181,7 @@ class ModelCache:
         refresh_interval: float = 1.0,
         on_swap: Callable[[str, int | None, int], None] | None = None,
         keep_versions: int = 8,
+        fault_injector: FaultInjector | None = None,
     ) -> None:
         self.store = store
         self.artifacts = artifacts
@@ -173,8 +194,22 @@ class ModelCache:
         self._lock = threading.RLock()  # serialises loads, never held by get()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._rollouts: dict[str, ActiveRollout] = {}
+        self.fault_injector = fault_injector
 
     # ------------------------------------------------------------------ request path
+
+    def rollout(self, name: str) -> ActiveRollout | None:
+        """The rollout in progress for ``name`` as of the last refresh (no IO)."""
+        return self._rollouts.get(name)
+
+    def predict(self, model: LoadedModel, columns: dict[str, np.ndarray]) -> Prediction:
+        """``model.predict_columns(columns)``, through the fault injector when one is set."""
+        if self.fault_injector is not None:
+            injected = self.fault_injector(model, columns)
+            if injected is not None:
+                return injected
+        return model.predict_columns(columns)
 
     def get(self, name: str) -> LoadedModel | None:
         """The loaded model for ``name`` or None (no IO; safe on the event loop)."""
@@ -248,6 +283,7 @@ class ModelCache:
             except Exception as exc:  # a broken model must not keep the others from serving
                 level = logging.INFO if isinstance(exc, ModelNotFound) else logging.ERROR
                 log.log(level, "not serving model %s: %s", name, exc)
+        self.refresh_rollouts()
 
     def refresh(self) -> list[tuple[str, int, int]]:
         """Poll the alias of every loaded model; load and swap the ones that moved.
@@ -268,7 +304,27 @@ class ModelCache:
                         swaps.append((name, current.version, target))
             except Exception:  # keep serving the old version; the next poll retries
                 log.exception("refreshing model %s failed; still serving v%s", name, current.version)
+        self.refresh_rollouts()
         return swaps
+
+    def refresh_rollouts(self) -> None:
+        """Re-read the rollout state of every loaded model; load the challengers it needs."""
+        from modelpilot.rollout.state import active
+
+        rollouts: dict[str, ActiveRollout] = {}
+        for name in list(self._models):
+            try:
+                state = active(self.store, name)
+                if state is None:
+                    continue
+                current = self._rollouts.get(name)
+                if current is not None and current.state == state:
+                    rollouts[name] = current
+                    continue
+                rollouts[name] = ActiveRollout(state, self.version(name, state.candidate))
+            except Exception:  # a broken challenger must not stop the champion from serving
+                log.exception("loading the rollout of model %s failed; serving the champion only", name)
+        self._rollouts = rollouts  # one atomic swap, like the models
 
     # ------------------------------------------------------------------ refresher thread
 

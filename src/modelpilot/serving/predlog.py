@@ -12,7 +12,7 @@ segments ``<replica>-<seq>`` so replicas never contend::
     predlog/<model>/feedback/date=YYYY-MM-DD/<replica>-<seq>.parquet
 
 Prediction columns: ``request_id`` (string), ``ts`` (timestamp[us, UTC]),
-``model_version`` (int64), ``role`` ("primary" | "shadow"), ``prediction`` (string class
+``model_version`` (int64), ``role`` ("primary" | "shadow" | "error": a failed challenger call), ``prediction`` (string class
 label, or float64 for regression), ``score`` (float64: P(positive class) for binary, the
 max probability for multiclass, the prediction for regression), ``probabilities``
 (list<float64>, null for regression), ``f_<feature>`` per feature, ``latency_ms``.

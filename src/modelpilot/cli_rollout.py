@@ -1,0 +1,124 @@
+"""The review and access commands of ``modelpilot``: promote, rollback, approve, reject, token.
+
+Registered on the main Typer app by :mod:`modelpilot.cli`. Changing commands act as the
+local user until the first API token exists; from then on they need an operator token
+(``--token`` or the ``MODELPILOT_TOKEN`` environment variable), and the token's name is
+recorded as the actor.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+# the same options as modelpilot.cli's (defined here too: that module imports this one)
+ConfigOpt = Annotated[Path, typer.Option("-c", "--config", help="Path of pilot.yaml.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option("--token", envvar="MODELPILOT_TOKEN", help="An operator API token (once tokens exist)."),
+]
+CommentOpt = Annotated[str | None, typer.Option("--comment", "-m", help="Why: recorded with the decision.")]
+ReasonOpt = Annotated[str, typer.Option("--reason", "-m", help="Why: recorded in the audit log.")]
+
+token_app = typer.Typer(help="API tokens: create (printed once), list, revoke.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands to ``app``."""
+    from modelpilot.cli import _pilot, console, print_json
+
+    def show(result: dict[str, object], as_json: bool, line: str) -> None:
+        print_json(result) if as_json else console.print(line)
+
+    @app.command()
+    def promote(
+        version: Annotated[int, typer.Argument(help="The version to make champion.")],
+        config: ConfigOpt = Path("pilot.yaml"), reason: ReasonOpt = "", token: TokenOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Make VERSION the champion now (ends any rollout in progress)."""
+        with _pilot(config) as pilot:
+            r = pilot.promote(version, reason, token=token)
+        show(r, as_json, f"{r['model']}: v{r['champion']} is champion (was v{r['previous']})")
+
+    @app.command()
+    def rollback(
+        config: ConfigOpt = Path("pilot.yaml"), reason: ReasonOpt = "", token: TokenOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Stop the rollout in progress, or put the previous champion back at once."""
+        with _pilot(config) as pilot:
+            r = pilot.rollback(reason, token=token)
+        what = "rollout stopped" if r["action"] == "rollout_stopped" else "previous champion restored"
+        show(r, as_json, f"{r['model']}: {what}; v{r['champion']} serves")
+
+    @app.command()
+    def approve(
+        version: Annotated[int, typer.Argument(help="The version awaiting approval.")],
+        config: ConfigOpt = Path("pilot.yaml"), comment: CommentOpt = None, token: TokenOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Approve VERSION; the configured rollout strategy starts."""
+        with _pilot(config) as pilot:
+            r = pilot.approve(version, comment, token=token)
+        show(r, as_json, f"{r['model']} v{version} approved by {r['by']}; rollout {r['rollout']}")
+
+    @app.command()
+    def reject(
+        version: Annotated[int, typer.Argument(help="The version awaiting approval.")],
+        config: ConfigOpt = Path("pilot.yaml"), comment: CommentOpt = None, token: TokenOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Reject VERSION; the champion keeps serving."""
+        with _pilot(config) as pilot:
+            r = pilot.reject(version, comment, token=token)
+        show(r, as_json, f"{r['model']} v{version} rejected by {r['by']}")
+
+    @token_app.command("create")
+    def token_create(
+        role: Annotated[str, typer.Option("--role", help="viewer, operator or admin.")],
+        name: Annotated[str | None, typer.Option("--name", help="Who or what uses it (the audit log's actor).")] = None,
+        config: ConfigOpt = Path("pilot.yaml"), as_json: JsonOpt = False,
+    ) -> None:
+        """Create a token and print it ONCE (only its hash is stored)."""
+        from modelpilot.auth import create_token
+
+        with _pilot(config) as pilot:
+            label = name or f"{role}-token"
+            token = create_token(pilot.store, label, role)
+        if as_json:
+            print_json({"name": label, "role": role, "token": token})
+        else:
+            console.print(f"token for [bold]{label}[/] ({role}) — shown only now, store it safely:")
+            typer.echo(token)
+
+    @token_app.command("list")
+    def token_list(config: ConfigOpt = Path("pilot.yaml"), as_json: JsonOpt = False) -> None:
+        """Tokens (never their values): id, name, role, created, revoked."""
+        with _pilot(config) as pilot:
+            rows = [
+                {"id": t.id, "name": t.name, "role": t.role, "created_at": t.created_at.isoformat(),
+                 "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None}
+                for t in pilot.store.list_tokens()
+            ]
+        if as_json:
+            print_json(rows)
+            return
+        for r in rows:
+            state = f"revoked {str(r['revoked_at'])[:19]}" if r["revoked_at"] else "active"
+            console.print(f"{r['id']:>4}  {r['name']:<24} {r['role']:<9} {str(r['created_at'])[:19]}  {state}")
+
+    @token_app.command("revoke")
+    def token_revoke(
+        token_id: Annotated[int, typer.Argument(help="The id shown by 'modelpilot token list'.")],
+        config: ConfigOpt = Path("pilot.yaml"),
+    ) -> None:
+        """Revoke a token: it stops working at once (servers: within a few seconds)."""
+        with _pilot(config) as pilot:
+            pilot.store.revoke_token(token_id, actor="cli")
+        console.print(f"token {token_id} revoked")
+
+    app.add_typer(token_app, name="token")

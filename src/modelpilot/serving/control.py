@@ -1,0 +1,110 @@
+"""The operator endpoints: approve, reject, promote, roll back (operator token required).
+
+Each handler checks the ``Authorization: Bearer <token>`` header first — a missing or
+unknown token is a 401, a role below ``operator`` a 403, both logged as events without
+the token and neither changes anything — then calls the same function the CLI calls
+(:mod:`modelpilot.rollout.review`), with the token's name as the actor, and refreshes the
+model cache so the next request already sees the change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from modelpilot import auth
+from modelpilot.errors import ModelNotFound, RequestError
+from modelpilot.serving.cache import ModelCache
+from modelpilot.serving.schema import MalformedRequest, loads
+
+
+def _body(raw: bytes, allowed: set[str]) -> dict[str, Any]:
+    if not raw.strip():
+        return {}
+    doc = loads(raw)
+    if not isinstance(doc, dict):
+        raise MalformedRequest(f"the body must be a JSON object with {sorted(allowed)}")
+    extra = doc.keys() - allowed
+    if extra:
+        raise RequestError(f"unknown field(s) {sorted(extra)}: send only {sorted(allowed)}")
+    for key in allowed - {"version"}:
+        if doc.get(key) is not None and not isinstance(doc[key], str):
+            raise RequestError(f"'{key}' must be a string")
+    return doc
+
+
+def _json(payload: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
+
+
+def add_control_routes(
+    app: FastAPI, cfg: Any, store: Any, artifacts: Any, cache: ModelCache,
+    authorize: Callable[..., Awaitable[Any]],
+) -> None:
+    """Mount the operator endpoints on ``app``."""
+    from modelpilot.rollout import review
+    from modelpilot.serving.app import _guard
+
+    async def operator(request: Request, action: str, name: str) -> str:
+        token = auth.bearer(request.headers.get("authorization"))
+        record = await run_in_threadpool(auth.require, store, token, "operator", action=action, model=name)
+        return str(record.name)
+
+    def known(name: str) -> None:
+        if name not in store.list_models():
+            raise ModelNotFound(f"no model named {name!r}: 'modelpilot status' lists the models")
+
+    async def done(result: dict[str, Any]) -> Response:
+        await run_in_threadpool(cache.refresh)
+        return _json(result)
+
+    @app.post("/v1/models/{name}/versions/{version}/approve", tags=["operator"],
+              summary="Approve a candidate awaiting approval (operator token)")
+    @_guard
+    async def approve(name: str, version: int, request: Request) -> Response:
+        actor = await operator(request, "approve", name)
+        body = _body(await request.body(), {"comment"})
+        known(name)
+        decision = await run_in_threadpool(
+            lambda: review.approve(store, cfg, name, version, actor, body.get("comment"), artifacts=artifacts)
+        )
+        return await done({"model": name, "version": version, "approved": True, "by": actor,
+                           "rollout": decision.status, "reason": decision.reason})
+
+    @app.post("/v1/models/{name}/versions/{version}/reject", tags=["operator"],
+              summary="Reject a candidate awaiting approval (operator token)")
+    @_guard
+    async def reject(name: str, version: int, request: Request) -> Response:
+        actor = await operator(request, "reject", name)
+        body = _body(await request.body(), {"comment"})
+        known(name)
+        await run_in_threadpool(review.reject, store, name, version, actor, body.get("comment"))
+        return await done({"model": name, "version": version, "approved": False, "by": actor})
+
+    @app.post("/v1/models/{name}/promote", tags=["operator"],
+              summary="Make a version the champion now (operator token)")
+    @_guard
+    async def promote(name: str, request: Request) -> Response:
+        actor = await operator(request, "promote", name)
+        body = _body(await request.body(), {"version", "reason"})
+        version = body.get("version")
+        if type(version) is not int:
+            raise RequestError('send {"version": N, "reason": "..."}: the version to promote, as an integer')
+        known(name)
+        result = await run_in_threadpool(review.promote_manual, store, name, version, actor, body.get("reason") or "")
+        return await done(result)
+
+    @app.post("/v1/models/{name}/rollback", tags=["operator"],
+              summary="Stop the rollout, or restore the previous champion (operator token)")
+    @_guard
+    async def rollback(name: str, request: Request) -> Response:
+        actor = await operator(request, "rollback", name)
+        body = _body(await request.body(), {"reason"})
+        known(name)
+        result = await run_in_threadpool(review.rollback, store, name, actor, body.get("reason") or "")
+        return await done(result)
