@@ -1,0 +1,278 @@
+"""The backtest: prepare the history, replay every policy in parallel, compare them.
+
+ROI is measured against ``never`` (always replayed, as the baseline): the metric recovered
+is the policy's mean metric over the replayed batches minus ``never``'s (sign-aware: a fall
+of rmse is a recovery), its value is ``points × costs.value_per_metric_point`` (a point is
+0.01 of the metric; the backtest's span counts as one period), and the ROI reported is that
+value minus the policy's retraining cost (see :func:`modelpilot.policy.roi.roi`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modelpilot.backtest.policies import PolicySpec
+from modelpilot.backtest.replay import AFTER_RETRAIN, replay_policy
+from modelpilot.config import PilotConfig
+from modelpilot.errors import DataError
+from modelpilot.executors import Executor
+from modelpilot.metrics import higher_is_better
+from modelpilot.policy.roi import roi
+
+log = logging.getLogger(__name__)
+MIN_INITIAL = 50
+SYNTH_TIME = "ts"
+
+
+@dataclass
+class BacktestResult:
+    """What a backtest found; :meth:`to_dict` is the ``--json`` document."""
+
+    metric: str
+    batches: int
+    policies: list[dict[str, Any]]
+    batch_size: int
+    label_delay: int
+    initial_rows: int
+    rows: int
+    skipped_missing_target: int = 0
+    warnings: list[str] = field(default_factory=list)
+    scenario: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"metric": self.metric, "batches": self.batches, "policies": self.policies,
+               "batch_size": self.batch_size, "label_delay": self.label_delay, "initial_rows": self.initial_rows,
+               "rows": self.rows, "skipped_missing_target": self.skipped_missing_target, "warnings": self.warnings}
+        if self.scenario is not None:
+            out["scenario"] = self.scenario
+        return out
+
+    def policy(self, name: str) -> dict[str, Any]:
+        """The result of the policy called ``name`` (KeyError when it was not replayed)."""
+        for p in self.policies:
+            if p["name"] == name:
+                return p
+        raise KeyError(name)
+
+
+def prepare_history(frame: pd.DataFrame, cfg: PilotConfig) -> tuple[pd.DataFrame, PilotConfig, list[str], int]:
+    """Sort by time, drop rows without a target, make the time column tz-aware UTC.
+
+    Returns:
+        ``(frame, cfg, warnings, skipped)``: ``cfg`` names the time column (one is made,
+        a minute per row, when the data has none).
+
+    Raises:
+        DataError: the target or time column is missing, or no row has a target.
+    """
+    target, time_col = cfg.model.target, cfg.model.time_column
+    warnings: list[str] = []
+    if target not in frame.columns:
+        raise DataError(f"the data has no target column {target!r}: pass --target with one of {', '.join(map(str, frame.columns))}")
+    if time_col is not None and time_col not in frame.columns:
+        raise DataError(f"the data has no time column {time_col!r}: pass --time-col with one of {', '.join(map(str, frame.columns))}")
+    frame = frame.copy()
+    if time_col is None:
+        time_col = SYNTH_TIME if SYNTH_TIME not in frame.columns else "_backtest_ts"
+        frame[time_col] = pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(np.arange(len(frame)), unit="min")
+        cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"time_column": time_col})})
+        warnings.append(f"no --time-col: rows are replayed in file order, one simulated minute apart (column {time_col!r})")
+    times = pd.to_datetime(frame[time_col], errors="coerce", utc=True)
+    if times.isna().any():
+        raise DataError(f"{int(times.isna().sum())} values of the time column {time_col!r} are not timestamps: fix or drop them")
+    frame[time_col] = times
+    if not times.is_monotonic_increasing:
+        frame = frame.sort_values(time_col, kind="stable").reset_index(drop=True)
+        warnings.append(f"the rows were not in time order: sorted by {time_col!r} before replaying")
+    missing = frame[target].isna()
+    skipped = int(missing.sum())
+    if skipped:
+        frame = frame[~missing].reset_index(drop=True)
+        warnings.append(f"{skipped} rows without a value of {target!r} were skipped")
+    if frame.empty:
+        raise DataError(f"no row has a value of the target {target!r}: nothing to replay")
+    y = frame[target]
+    if skipped and pd.api.types.is_float_dtype(y) and bool((y == np.round(y)).all()):
+        frame[target] = y.astype(np.int64)  # float only because of the missing values: class labels
+    if cfg.model.task == "auto":  # decide once, so the metric and every retrain agree on the task
+        from modelpilot.data import resolve_features
+
+        task = resolve_features(frame, cfg).task
+        cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"task": task})})
+    return frame, cfg, warnings, skipped
+
+
+def run_backtest(
+    frame: pd.DataFrame,
+    cfg: PilotConfig,
+    policies: list[PolicySpec],
+    *,
+    batch: int = 1000,
+    label_delay: int = 1,
+    initial: int | None = None,
+    executor: Executor | None = None,
+    scenario: dict[str, Any] | None = None,
+) -> BacktestResult:
+    """Replay ``frame`` under every policy (in parallel through ``executor``) and compare.
+
+    Args:
+        frame: the labelled history.
+        cfg: the config (model, triggers, retraining, gates, costs...).
+        policies: from :func:`~modelpilot.backtest.policies.parse_policies` (one is ``never``).
+        batch: rows per batch.
+        label_delay: batches before a batch's labels arrive.
+        initial: rows the first model trains on (default: a fifth of the data, rounded to
+            whole batches, at least one batch).
+        executor: runs the policies in parallel; None runs them one after another here.
+        scenario: the generator's info (drift points), kept in the result.
+
+    Raises:
+        DataError: bad data, or a batch larger than what is left after the initial rows.
+    """
+    if batch < 1 or label_delay < 0:
+        raise DataError("--batch must be at least 1 and --label-delay at least 0")
+    frame, cfg, warnings, skipped = prepare_history(frame, cfg)
+    n = len(frame)
+    if initial is None and 2 * batch > n:
+        raise DataError(
+            f"--batch {batch} is larger than the {n} usable rows allow: the first model needs at least one "
+            "batch of --initial rows and the replay at least one more; lower --batch"
+        )
+    if initial is None:
+        initial = max(batch, (n // 5) // batch * batch)
+    if initial < MIN_INITIAL or initial >= n:
+        raise DataError(f"--initial {initial} must be at least {MIN_INITIAL} and less than the {n} usable rows")
+    if n - initial < batch:
+        raise DataError(
+            f"--batch {batch} is larger than the {n - initial} rows left after the {initial} --initial rows "
+            f"({n} usable rows): lower --batch or --initial"
+        )
+    n_batches = (n - initial) // batch
+    if (n - initial) % batch:
+        warnings.append(f"the last {(n - initial) % batch} rows do not fill a batch and are not replayed")
+    opts = {"batch": batch, "initial": initial, "label_delay": label_delay}
+    if executor is None:
+        raw = [replay_policy(cfg, spec, frame, opts) for spec in policies]
+    else:
+        futures = [executor.submit(replay_policy, cfg, spec, frame, opts) for spec in policies]
+        raw = [f.result() for f in futures]
+    for w in warnings:
+        log.warning(w)
+    metric = cfg.primary_metric
+    if scenario is not None:
+        scenario = {**scenario, "drift_batches": [(p - initial) // batch for p in scenario.get("drift_points", [])
+                                                  if 0 <= p - initial < n_batches * batch]}
+    return BacktestResult(metric=metric, batches=n_batches, policies=_compare(raw, cfg), batch_size=batch,
+                          label_delay=label_delay, initial_rows=initial, rows=n, skipped_missing_target=skipped,
+                          warnings=warnings, scenario=scenario)
+
+
+def _mean(values: list[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def _compare(raw: list[dict[str, Any]], cfg: PilotConfig) -> list[dict[str, Any]]:
+    """Means, the mean after each retrain, and ROI against ``never``."""
+    metric = cfg.primary_metric
+    for p in raw:
+        p["mean_metric"] = _mean(p["metric_by_batch"])
+        p["retrains"] = len(p["retrain_batches"])
+        p["mean_after_retrain"] = [_mean(p["metric_by_batch"][b + 1 : b + 1 + AFTER_RETRAIN]) for b in p["retrain_batches"]]
+        p["train_cpu_seconds"] = round(p["train_cpu_seconds"], 4)
+        p["cost"] = round(p["cost"], 8)
+    base = next((p for p in raw if p["kind"] == "never"), None)
+    for p in raw:
+        if base is None or p["mean_metric"] is None or base["mean_metric"] is None:
+            p["roi"], p["roi_detail"] = None, None
+            continue
+        detail = roi(p["mean_metric"] - base["mean_metric"], p["cost"], cfg.costs, frequency=1.0, metric=metric)
+        p["roi"] = detail["net_value"]
+        p["roi_detail"] = detail
+    order = ["name", "kind", "mean_metric", "metric_by_batch", "retrains", "retrain_batches", "retrain_reasons",
+             "retrain_promoted", "retrain_versions", "mean_after_retrain", "train_cpu_seconds", "cost", "roi",
+             "roi_detail", "initial", "wall_seconds"]
+    return [{k: p[k] for k in order if k in p} for p in raw]
+
+
+def better(metric: str, a: float, b: float) -> bool:
+    """Whether ``a`` is a better value of ``metric`` than ``b``."""
+    return a > b if higher_is_better(metric) else a < b
+
+
+def make_config(
+    cfg: PilotConfig | None,
+    *,
+    target: str | None = None,
+    time_col: str | None = None,
+    metric: str | None = None,
+    seed: int | None = None,
+    scenario: bool = False,
+) -> PilotConfig:
+    """The config a backtest runs under: the user's (or a default one) plus the flags.
+
+    With no config, the model is named ``backtest``, the features are every column but the
+    target and the time column, the estimator is the default (HistGradientBoosting) and the
+    metric is accuracy or RMSE by task. A scenario fixes target ``y``, time ``ts`` and the
+    ``segment`` column.
+
+    Raises:
+        ConfigError: no target anywhere, or a bad ``--metric``.
+    """
+    from modelpilot.errors import ConfigError
+
+    raw: dict[str, Any] = cfg.model_dump(mode="json", by_alias=True, exclude={"base_dir"}) if cfg else {}
+    model = dict(raw.get("model") or {"name": "backtest"})
+    if scenario:
+        model.update(target="y", time_column="ts", segments=["segment"], id_column=None,
+                     features={"numeric": None, "categorical": None, "exclude": []})
+    if target:
+        model["target"] = target
+    if time_col:
+        model["time_column"] = time_col
+    if seed is not None:
+        model["seed"] = seed
+    if not model.get("target"):
+        raise ConfigError("no target: pass --target COLUMN (or -c pilot.yaml with model.target)")
+    raw["model"] = model
+    if metric:
+        raw["evaluation"] = {**raw.get("evaluation", {}), "metric": metric}
+    return PilotConfig.from_dict(raw, base_dir=cfg.base_dir if cfg else None, source="backtest config")
+
+
+def backtest(
+    cfg: PilotConfig,
+    *,
+    data: pd.DataFrame | None = None,
+    scenario: str | None = None,
+    rows: int = 30_000,
+    policies: list[str] | None = None,
+    batch: int = 1000,
+    label_delay: int = 1,
+    initial: int | None = None,
+    executor: Executor | None = None,
+) -> BacktestResult:
+    """Backtest ``data`` (default: the config's data source) or a generated ``scenario``.
+
+    Raises:
+        ConfigError: an unknown policy; DataError: bad data or sizes.
+    """
+    from modelpilot.backtest.policies import parse_policies
+
+    specs = parse_policies(policies or [], cfg)
+    info = None
+    if scenario is not None:
+        from modelpilot.data.synth import scenario as make_scenario
+
+        data, info = make_scenario(scenario, rows, seed=cfg.model.seed)
+    elif data is None:
+        from modelpilot.data import load_source
+
+        data = load_source(cfg)
+    return run_backtest(data, cfg, specs, batch=batch, label_delay=label_delay, initial=initial,
+                        executor=executor, scenario=info)
