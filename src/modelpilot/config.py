@@ -380,6 +380,9 @@ class ABConfig(_Section):
     power: float = Field(0.8, gt=0, lt=1)
     sequential: bool = False
     max_duration: Duration | None = None
+    # what the test compares: the primary metric from labels, or the business reward sent
+    # with feedback ({"rewards": [...]})
+    decide_on: Literal["metric", "reward"] = "metric"
 
 
 class CanaryConfig(_Section):
@@ -391,6 +394,14 @@ class CanaryConfig(_Section):
     max_divergence: float = Field(0.25, ge=0)
     metric_tolerance: float = Field(0.03, ge=0)
     min_labelled: int = Field(100, ge=1)
+
+    @model_validator(mode="after")
+    def _valid_steps(self) -> CanaryConfig:
+        if not self.steps or any(not 0 < s <= 100 for s in self.steps) or self.steps != sorted(set(self.steps)):
+            raise ValueError("rollout.canary.steps must be increasing percentages in (0, 100], e.g. [5, 25, 50, 100]")
+        if self.hold_requests is None and self.hold_duration is None:
+            raise ValueError("set rollout.canary.hold_requests and/or hold_duration: how long each step is held")
+        return self
 
 
 class RolloutConfig(_Section):

@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -60,6 +60,25 @@ from modelpilot.store import Store
 log = logging.getLogger(__name__)
 NAMESPACE = "controller"
 LEASE_SECONDS = 120.0
+
+
+def _owner_gone(owner: str | None) -> bool:
+    """Whether a lease's owner ("host:pid:nonce") was a process on this host that has died.
+
+    A controller killed with SIGKILL cannot give its lease back; without this check the
+    next controller on the same machine would wait out the whole lease before resuming.
+    Owners on other hosts are trusted until their lease expires.
+    """
+    import psutil
+
+    host, _, rest = (owner or "").partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        return bool(psutil.Process(int(pid)).status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True
 
 
 @dataclass
@@ -120,6 +139,7 @@ class Controller:
         self.observer = observer
         self.before_tick = before_tick
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._rollout_busy = False  # a progressive rollout is undecided: no new retrain
         self._history: Any = None
 
     # ------------------------------------------------------------------ state
@@ -133,8 +153,11 @@ class Controller:
 
     # ------------------------------------------------------------------ the tick
 
-    def tick(self, now: datetime | None = None) -> TickResult:
+    def tick(self, now: datetime | None = None, *, force_retrain_reason: str | None = None) -> TickResult:
         """Run one tick; safe to call again after a crash at any point.
+
+        ``force_retrain_reason`` starts a retrain on this tick whatever the triggers and the
+        budget say (a backtest's fixed cadence); data selection, gate and rollout are as usual.
 
         Raises:
             ModelpilotError: only for problems a user must fix (no champion is not one: the
@@ -145,6 +168,10 @@ class Controller:
         now = now or self.clock()
         state, revision = self._load()
         result = TickResult(self.model, now.isoformat(), state.get("phase", "idle"))
+        try:
+            self._rollout_busy = self._rollout_tick(state, result, now)
+        except Conflict:
+            result.actions.append("the rollout was changed by another actor first; skipped")
         champion = self.store.get_alias(self.model, "champion")
         if champion is None:
             result.actions.append("no champion yet: run 'modelpilot train'")
@@ -152,13 +179,14 @@ class Controller:
         try:
             if state.get("phase") == "retraining":
                 return self._retrain(state, revision, result, now, resumed=True)
-            return self._monitor(state, revision, result, now, champion)
+            return self._monitor(state, revision, result, now, champion, force=force_retrain_reason)
         except Conflict:
             result.actions.append("another controller changed the state first; skipped")
             return result
 
     def _monitor(
-        self, state: dict[str, Any], revision: int, result: TickResult, now: datetime, champion: int
+        self, state: dict[str, Any], revision: int, result: TickResult, now: datetime, champion: int,
+        force: str | None = None,
     ) -> TickResult:
         cfg = self.cfg
         version = self.store.get_version(self.model, champion)
@@ -189,6 +217,8 @@ class Controller:
                 )
         ms = MonitoringSummary.from_dict({**summary, "window_end": summary["window_end"] or now.isoformat()})
         outcome = evaluate(cfg, ms, triggers, now)
+        if force and not outcome.retrain:
+            outcome = replace(outcome, retrain=True, reason=force)
         for decision in outcome.decisions:
             result.decisions.append(decision.to_dict())
             if decision.kind:
@@ -207,14 +237,16 @@ class Controller:
         if waiting and now - datetime.fromisoformat(waiting["since"]) > timedelta(seconds=cfg.triggers.performance_drop.cooldown):
             state.pop("waiting")  # waited a whole cooldown: let the triggers decide afresh
             waiting = None
-        if not outcome.retrain and not waiting:
+        if self._rollout_busy and (outcome.retrain or waiting):
+            result.actions.append("retrain deferred: a rollout is in progress")
+        if (not outcome.retrain and not waiting) or self._rollout_busy:
             self._save(state, revision)
             return result
         reason = outcome.reason if outcome.retrain or not waiting else str(waiting["reason"])
 
         # a retrain is due: persist its inputs before training starts
         try:
-            data = self._retraining_data(champion, summary, now)
+            data = self._retraining_data(champion, summary, now, state)
         except WaitForData as exc:
             if not waiting:
                 self.store.add_event("retrain_waiting", model=self.model, actor="controller", reason=f"{reason}; {exc}")
@@ -256,7 +288,9 @@ class Controller:
         result.actions.append("retrain started")
         return self._retrain(state, revision, result, now, resumed=False)
 
-    def _retraining_data(self, champion: int, summary: dict[str, Any], now: datetime) -> Any:
+    def _retraining_data(
+        self, champion: int, summary: dict[str, Any], now: datetime, state: dict[str, Any] | None = None
+    ) -> Any:
         cfg = self.cfg
         version = self.store.get_version(self.model, champion)
         rows = self.window.labelled(last_n=cfg.retraining.recent_rows * 4)
@@ -267,10 +301,21 @@ class Controller:
             cp = find_change_point(row_errors(rows[served], version.task), min_increase=cfg.triggers.performance_drop.threshold)
             if cp is not None:  # the first row, in the whole labelled frame, after the change
                 change_at = int(np.flatnonzero(served)[cp])
+                if state is not None:
+                    state["change_since"] = rows["ts"].iloc[change_at].isoformat()
+            elif state is not None and state.get("change_since") and served.any():
+                # the change was found under an earlier champion: rows before it, and before this
+                # champion took over after it, follow a concept that has moved on (a gradual
+                # drift keeps moving), so later retrains learn from the newer rows only
+                after = (rows["ts"] >= datetime.fromisoformat(state["change_since"])).to_numpy().copy()
+                after[: int(np.flatnonzero(served)[0])] = False
+                if after.any() and not after[0]:
+                    change_at = int(np.argmax(after))
         history = self._source_history() if cfg.retraining.include_source else None
         return select_retraining_data(
             cfg, labelled, history=history, bad_segments=self._bad_segments(summary),
-            change_at=change_at, seed=int(now.timestamp()) % 2**31,
+            # reproducible: the same labelled data and champion give the same sample
+            change_at=change_at, seed=(cfg.model.seed * 1_000_003 + champion * 7_919 + len(rows)) % 2**31,
         )
 
     def _bad_segments(self, summary: dict[str, Any]) -> list[tuple[str, str]]:
@@ -299,7 +344,8 @@ class Controller:
     ) -> TickResult:
         job = state["retrain"]
         if resumed:
-            if job.get("owner") != self.owner and job.get("lease_until", 0) > time.time():
+            lease_held = job.get("lease_until", 0) > time.time() and not _owner_gone(job.get("owner"))
+            if job.get("owner") != self.owner and lease_held:
                 result.actions.append("a retrain is in progress in another controller")
                 return result
             job.update(owner=self.owner, lease_until=time.time() + LEASE_SECONDS)
@@ -349,9 +395,16 @@ class Controller:
             "gate_passed", model=self.model, subject=f"v{candidate.version}", actor="controller",
             reason="; ".join(verdict["reasons"]), numbers=verdict["numbers"],
         )
-        decision = get_strategy(self.cfg.rollout.strategy).start(
+        if self.cfg.gates.human_approval:  # parked until a person decides (rollout/review.py)
+            from modelpilot.rollout.review import request_review
+
+            request_review(self.store, self.model, candidate.version, champion=champion,
+                           reason=f"{job.get('reason', 'retrain')}; gate passed", numbers=verdict["numbers"])
+            result.actions.append(f"v{candidate.version} awaiting approval")
+            return self._finish(state, revision, result, now, cost=cost, score=verdict["numbers"].get("challenger"))
+        decision = get_strategy(self.cfg.rollout.strategy, cfg=self.cfg, artifacts=self.artifacts).start(
             self.store, self.model, candidate.version, champion=champion,
-            reason=f"{job.get('reason', 'retrain')}; gate passed", numbers=verdict["numbers"],
+            reason=f"{job.get('reason', 'retrain')}; gate passed", numbers=verdict["numbers"], now=now,
         )
         if decision.status == "promoted":
             result.promoted = candidate.version
@@ -363,6 +416,33 @@ class Controller:
             ).to_dict()
         result.actions.append(f"rollout {decision.status}")
         return self._finish(state, revision, result, now, cost=cost, score=verdict["numbers"].get("challenger"))
+
+    def _rollout_tick(self, state: dict[str, Any], result: TickResult, now: datetime) -> bool:
+        """Decide timed-out approvals and advance a progressive rollout in progress.
+
+        Returns True while a rollout is still undecided (no retrain starts meanwhile).
+        """
+        from modelpilot.rollout import review
+        from modelpilot.rollout.state import active
+
+        result.actions += review.check_timeouts(self.store, self.cfg, self.model, now=now, artifacts=self.artifacts)
+        current = active(self.store, self.model)
+        if current is None:
+            return False
+        strategy = get_strategy(current.strategy, cfg=self.cfg, artifacts=self.artifacts)
+        decision = strategy.advance(self.store, self.model, now=now)
+        if decision is None:
+            return False
+        result.actions.append(f"rollout {decision.status}: {decision.reason}")
+        if decision.status == "promoted":
+            result.promoted = current.candidate
+            score = current.numbers.get("challenger")
+            if score is not None:
+                state["triggers"] = reset_reference(
+                    TriggerState.from_dict(state.get("triggers")), score, f"v{current.candidate} holdout at promotion",
+                    metric=self.cfg.primary_metric, now=now, triggers=self.cfg.triggers,
+                ).to_dict()
+        return decision.status == "in_progress"
 
     def _finish(
         self, state: dict[str, Any], revision: int, result: TickResult, now: datetime, *, cost: float, score: float | None
@@ -394,7 +474,12 @@ class Controller:
         keeper = threading.Thread(target=keep_lease, name="modelpilot-lease", daemon=True)
         keeper.start()
         try:
-            args = (self.cfg, job["train_key"], job["key"], job["champion"])
+            cfg = self.cfg
+            if cfg.retraining.warm_start and job.get("info", {}).get("change_point_rows_ago") is not None:
+                # the champion learned the concept before the change: boosting on from it fits the
+                # new concept badly, so a retrain after a detected change starts from scratch
+                cfg = cfg.model_copy(update={"retraining": cfg.retraining.model_copy(update={"warm_start": False})})
+            args = (cfg, job["train_key"], job["key"], job["champion"])
             if self.inline:
                 out = run_training(*args, store=self.store, artifacts=self.artifacts, executor=self.executor)
             else:

@@ -153,7 +153,8 @@ def select_retraining_data(
 
     # rows before a detected change follow the old concept: they stay out of the pool
     older = [] if change_at is not None else [labelled.iloc[: max(0, len(labelled) - len(recent))]]
-    if history is not None and len(history):
+    # the configured source is older than the traffic, so it predates a detected change too
+    if history is not None and len(history) and change_at is None:
         older.append(history[[c for c in train.columns if c in history.columns]])
     pool = pd.concat([o for o in older if len(o)], ignore_index=True) if any(len(o) for o in older) else None
     n_history = 0

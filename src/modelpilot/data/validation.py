@@ -167,6 +167,13 @@ def _check_types(df: pd.DataFrame, cfg: PilotConfig, spec: FeatureSpec) -> _Find
             details[col] = {"declared": declared_type, "bad": count, "examples": examples}
             shown = ", ".join(repr(e) for e in examples)
             problems.append(f"column '{col}' is declared {declared_type} but {count} values {why} (e.g. {shown})")
+    for col in _numeric_looking(df, cfg, spec, declared):
+        bad = df[col].notna() & pd.to_numeric(df[col], errors="coerce").isna()
+        count, examples = int(bad.sum()), _examples(df.loc[bad, col])
+        details[col] = {"declared": "inferred float", "bad": count, "examples": examples}
+        shown = ", ".join(repr(e) for e in examples)
+        problems.append(
+            f"column '{col}' holds numbers except {count} values that do not parse as numbers (e.g. {shown})")
     numbers = {"columns": details, "checked": list(declared)}
     if not problems:
         return _Finding(False, f"{len(declared)} typed column(s) hold values of their type", numbers)
@@ -174,6 +181,30 @@ def _check_types(df: pd.DataFrame, cfg: PilotConfig, spec: FeatureSpec) -> _Find
         True, "; ".join(problems), numbers,
         "clean the data or declare the column categorical (data.schema: {col: category} or "
         "model.features.categorical), or set data.validation.types.action: warn")
+
+
+# an undeclared text column whose values are at least this share numbers is a numeric column
+# with stray text in it (a "n/a" in a CSV), not a category with hundreds of numeric labels
+_NUMERIC_SHARE = 0.9
+
+
+def _numeric_looking(df: pd.DataFrame, cfg: PilotConfig, spec: FeatureSpec, declared: dict[str, str]) -> list[str]:
+    """Inferred-categorical text columns that are mostly numbers (checked on a sample first)."""
+    chosen = set(cfg.model.features.categorical or [])
+    found = []
+    for col in spec.categorical:
+        s = df[col]
+        text = pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype)
+        if col in declared or col in chosen or not text:
+            continue
+        present = s.dropna()
+        sample = present.sample(min(len(present), 1000), random_state=0) if len(present) else present
+        if not len(sample) or pd.to_numeric(sample, errors="coerce").notna().mean() < _NUMERIC_SHARE:
+            continue
+        parsed = pd.to_numeric(present, errors="coerce").notna()
+        if parsed.mean() >= _NUMERIC_SHARE and not parsed.all():
+            found.append(col)
+    return found
 
 
 def _check_ranges(df: pd.DataFrame, cfg: PilotConfig, spec: FeatureSpec) -> _Finding:

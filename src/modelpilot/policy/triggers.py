@@ -45,8 +45,8 @@ from typing import Any, Literal
 
 from modelpilot.config import PilotConfig, TriggerRule, TriggersConfig
 from modelpilot.errors import ConfigError, DataError, StoreError
-from modelpilot.policy.budget import check_budget, in_period
 from modelpilot.metrics import higher_is_better, improvement
+from modelpilot.policy.budget import check_budget, in_period
 
 __all__ = [
     "MonitoringSummary",
