@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from modelpilot.errors import ModelpilotError
 
@@ -188,7 +195,7 @@ def controller(
 @app.command()
 def demo(
     folder: Annotated[Path, typer.Option(help="Where the demo writes its config, data and store.")] = Path("."),
-    rollout: Annotated[str, typer.Option(help="Rollout strategy to show: replace.")] = "replace",
+    rollout: Annotated[str, typer.Option(help="Rollout strategy to show: replace, shadow, ab or canary.")] = "replace",
     as_json: JsonOpt = False,
 ) -> None:
     """The whole loop on a drifting churn scenario: train, serve, drift, retrain, gate, promote."""
@@ -204,6 +211,75 @@ def demo(
         result = run_demo(folder, rollout=rollout, on_event=_report.Timeline(err_console),
                           on_progress=progress)
     _report.print_demo(console, result)
+
+
+@app.command()
+def ui(
+    config: ConfigOpt = Path("pilot.yaml"),
+    host: Annotated[str, typer.Option(help="Interface to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8050,
+) -> None:
+    """Serve the dashboard over the store, without a model server, until Ctrl-C."""
+    from modelpilot.ui import serve_ui
+
+    with _pilot(config) as pilot:
+        err_console.print(f"dashboard on [bold]http://{host}:{port}/ui/[/] (Ctrl-C stops it)")
+        serve_ui(pilot.cfg, pilot.store, pilot.artifacts, host=host, port=port)
+
+
+from modelpilot.cli_rollout import register as _register_review  # noqa: E402
+
+_register_review(app)  # promote, rollback, approve, reject, token (cli_rollout.py)
+
+
+@app.command()
+def backtest(
+    data: Annotated[Path | None, typer.Option("--data", help="Labelled history (Parquet or CSV).")] = None,
+    target: Annotated[str | None, typer.Option("--target", help="Target column (default model.target).")] = None,
+    time_col: Annotated[str | None, typer.Option("--time-col", help="Time column the rows are replayed by.")] = None,
+    config: Annotated[Path | None, typer.Option("-c", "--config", help="pilot.yaml (optional).")] = None,
+    policy: Annotated[list[str] | None, typer.Option("--policy", help="never, fixed:every=N, dynamic, "
+                                                    "at:batches=I,J or a name from 'policies:'; repeat it.")] = None,
+    batch: Annotated[int, typer.Option("--batch", help="Rows per batch.")] = 1000,
+    label_delay: Annotated[int, typer.Option("--label-delay", help="Batches before labels arrive.")] = 1,
+    initial: Annotated[int | None, typer.Option("--initial", help="Rows the first model trains on.")] = None,
+    metric: Annotated[str | None, typer.Option("--metric", help="Metric (default accuracy / rmse).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (model and scenario).")] = None,
+    scenario: Annotated[str | None, typer.Option("--scenario", help="Generate a stream: sudden, gradual, "
+                                                "recurring, segment, covariate, stationary.")] = None,
+    rows: Annotated[int, typer.Option("--rows", help="Rows of a generated --scenario.")] = 30_000,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the result as JSON here ('-': stdout).")] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="Write an HTML report here.")] = None,
+) -> None:
+    """Replay a labelled history through the real loop under several retraining policies."""
+    from modelpilot.backtest.engine import make_config
+    from modelpilot.backtest.report import print_summary, write_report
+    from modelpilot.config import PilotConfig
+    from modelpilot.data import load_path
+    from modelpilot.errors import ConfigError
+    from modelpilot.pilot import Pilot
+
+    if (data is None) == (scenario is None) and not (data is None and config is not None):
+        raise ConfigError("give either --data FILE or --scenario NAME (or -c pilot.yaml with data.source)")
+    base = PilotConfig.load(config) if config is not None else None
+    cfg = make_config(base, target=target, time_col=time_col, metric=metric, seed=seed, scenario=scenario is not None)
+    frame = load_path(data) if data is not None else None
+    with Pilot(cfg) as pilot:
+        if json_out is None or str(json_out) != "-":
+            err_console.print(f"backtest: replaying under {', '.join(policy or ['never', 'dynamic'])} ...")
+        result = pilot.backtest(frame, scenario=scenario, rows=rows, policies=policy, batch=batch,
+                                label_delay=label_delay, initial=initial).to_dict()
+    for warning in result["warnings"]:
+        err_console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+    if report is not None:
+        err_console.print(f"wrote report [bold]{write_report(result, report)}[/]")
+    if json_out is not None and str(json_out) == "-":
+        print_json(result)
+        return
+    if json_out is not None:
+        json_out.write_text(json.dumps(result, indent=2, default=str))
+        err_console.print(f"wrote [bold]{json_out}[/]")
+    print_summary(console, result)
 
 
 def main() -> None:

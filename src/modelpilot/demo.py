@@ -61,8 +61,18 @@ def demo_config(rollout: str = "replace") -> dict[str, Any]:
             "recent_rows": 600, "history_fraction": 0.1, "holdout_fraction": 0.25,
             "upsample_segments": True, "warm_start": True, "tune": False,
         },
-        "rollout": {"strategy": rollout},
+        "rollout": {"strategy": rollout, **_DEMO_ROLLOUT.get(rollout, {})},
     }
+
+
+# demo-sized progressive rollouts: a tick sees ~300 requests, so each decides in a few ticks.
+# The canary's divergence limit is loose on purpose: after a concept drift a good challenger
+# SHOULD predict differently from the stale champion; the labelled metric guards quality.
+_DEMO_ROLLOUT: dict[str, dict[str, Any]] = {
+    "shadow": {"shadow": {"min_labelled": 200}},
+    "ab": {"ab": {"share": 0.5, "min_detectable_effect": 0.1}},
+    "canary": {"canary": {"steps": [10, 50, 100], "hold_requests": 40, "max_divergence": 0.5, "min_labelled": 150}},
+}
 
 
 @dataclass
@@ -168,6 +178,7 @@ def run_demo(
         promoted_at: list[int] = []
         pending: tuple[list[str], list[int]] | None = None
         url = f"{base_url}/v1/models/{cfg.model.name}"
+        max_batches = plan.batches + 30  # a bound on waiting for a progressive rollout
         try:
             with httpx.Client(timeout=60.0) as client:
                 batch = 0
@@ -194,6 +205,10 @@ def run_demo(
                             promoted_at.append(batch)
                             _wait_for_swap(client, url, result.promoted)
                         publish()
+                    if batch == plan.batches and _rollout_undecided(store, cfg.model.name) and batch < max_batches:
+                        # keep the traffic and the ticks going until the rollout decides
+                        plan = DemoPlan(**{**plan.__dict__, "batches": batch + plan.tick_every})
+                        stream = _extend(stream, plan, history)
                     last = promoted_at[-1] if promoted_at else None
                     if batch == plan.batches and last is not None and plan.batches - last < plan.min_after_promotion:
                         plan = DemoPlan(**{**plan.__dict__, "batches": last + plan.min_after_promotion})
@@ -225,6 +240,9 @@ def run_demo(
             "promoted_at_batches": promoted_at,
             "seconds": round(time.monotonic() - started, 1),
             "server": base_url,
+            # the demo's server stops when it returns; `modelpilot ui` serves the same store again
+            "dashboard": f"{base_url}/ui/ (while the demo ran; see it again with "
+                         f"'modelpilot ui -c {folder / 'pilot.yaml'}')",
             "events": events,
         }
 
@@ -240,6 +258,12 @@ def _extend(stream: pd.DataFrame, plan: DemoPlan, history: pd.DataFrame) -> pd.D
                      drift={"at": 0.0, "strength": 1.0})
     more.insert(0, "customer_id", [f"L{i:07d}" for i in range(len(stream), len(stream) + need)])
     return pd.concat([stream, more], ignore_index=True)
+
+
+def _rollout_undecided(store: Any, model: str) -> bool:
+    from modelpilot.rollout.state import active
+
+    return active(store, model) is not None
 
 
 def _wait_for_swap(client: httpx.Client, url: str, version: int, timeout: float = 10.0) -> None:

@@ -22,12 +22,11 @@ from modelpilot.store import Store
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
+    import pandas as pd
     from fastapi import FastAPI
 
+    from modelpilot.backtest import BacktestResult
     from modelpilot.controller import Controller
-
-    import pandas as pd
-
     from modelpilot.training import TrainResult
 
 
@@ -101,6 +100,18 @@ class Pilot:
 
         return predict_batch(self.cfg, self.store, self.artifacts, input_path, output_path)
 
+    def backtest(self, data: pd.DataFrame | None = None, **kwargs: Any) -> BacktestResult:
+        """Replay a labelled history (default ``data.source``; or ``scenario=NAME``) under
+        several retraining policies, in parallel through the executor.
+
+        Keyword arguments are those of :func:`modelpilot.backtest.engine.backtest`:
+        ``scenario``, ``rows``, ``policies`` (e.g. ``["never", "fixed:every=5", "dynamic"]``),
+        ``batch``, ``label_delay``, ``initial``. Nothing is written to this pilot's store.
+        """
+        from modelpilot.backtest.engine import backtest
+
+        return backtest(self.cfg, data=data, executor=self.executor, **kwargs)
+
     def status(self) -> dict[str, Any]:
         """Models, their versions and aliases: ``{"models": [{"name", "versions", "aliases"}]}``."""
         models = []
@@ -116,8 +127,62 @@ class Pilot:
                 }
                 for v in self.store.list_versions(name)
             ]
-            models.append({"name": name, "versions": versions, "aliases": self.store.aliases(name)})
+            from modelpilot.rollout.state import describe
+
+            models.append({
+                "name": name, "versions": versions, "aliases": self.store.aliases(name),
+                "rollout": describe(self.store, name, self.cfg),
+                "pending_approvals": [a.version for a in self.store.pending_approvals(name)],
+            })
         return {"models": models}
+
+    # ------------------------------------------------------------------ review (rollout/review.py)
+
+    def actor(self, token: str | None, action: str) -> str:
+        """Who acts: the token's name when one is given (it must be operator or above).
+
+        Once any token exists, changing commands need one (``--token`` or
+        ``MODELPILOT_TOKEN``); before that, the local user acts.
+
+        Raises:
+            AuthError: a token is needed and missing or unknown. Forbidden: its role is too low.
+        """
+        import getpass
+
+        from modelpilot import auth
+
+        if token is None and not any(t.active for t in self.store.list_tokens()):
+            return f"{getpass.getuser()} (local)"
+        return auth.require(self.store, token, "operator", action=action, model=self.cfg.model.name).name
+
+    def approve(self, version: int, comment: str | None = None, *, token: str | None = None) -> dict[str, Any]:
+        """Approve a candidate awaiting approval; the configured rollout starts."""
+        from modelpilot.rollout import review
+
+        actor = self.actor(token, "approve")
+        d = review.approve(self.store, self.cfg, self.cfg.model.name, version, actor, comment, artifacts=self.artifacts)
+        return {"model": self.cfg.model.name, "version": version, "approved": True, "by": actor,
+                "rollout": d.status, "reason": d.reason}
+
+    def reject(self, version: int, comment: str | None = None, *, token: str | None = None) -> dict[str, Any]:
+        """Reject a candidate awaiting approval."""
+        from modelpilot.rollout import review
+
+        actor = self.actor(token, "reject")
+        review.reject(self.store, self.cfg.model.name, version, actor, comment)
+        return {"model": self.cfg.model.name, "version": version, "approved": False, "by": actor}
+
+    def promote(self, version: int, reason: str = "", *, token: str | None = None) -> dict[str, Any]:
+        """Make ``version`` the champion now."""
+        from modelpilot.rollout import review
+
+        return review.promote_manual(self.store, self.cfg.model.name, version, self.actor(token, "promote"), reason)
+
+    def rollback(self, reason: str = "", *, token: str | None = None) -> dict[str, Any]:
+        """Stop the rollout in progress, or restore the previous champion."""
+        from modelpilot.rollout import review
+
+        return review.rollback(self.store, self.cfg.model.name, self.actor(token, "rollback"), reason)
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-
 from modelpilot.config import ExecutorConfig
 from modelpilot.errors import ConfigError
 from modelpilot.executors.base import Executor

@@ -284,7 +284,9 @@ def _train_run(
 
     profile = prof.to_dict()  # again, so the register stage is counted
     store.set_tags(run_id, {"version": rec.version, "overfitting": ev["overfitting"], "gate": gate.to_dict(),
-                            "warm_start": warm})
+                            "warm_start": warm, "primary_metric": metric,
+                            # kept on the run for the dashboard's run page
+                            "segments": ev["segments"], "feature_importance": to_jsonable(ev["importance"])})
     store.finish_run(run_id, status="finished", profile={**profile, "cost": cost}, cost=cost["total"])
     aliases = sorted(a for a, v in store.aliases(name).items() if v == rec.version)
     return TrainResult(

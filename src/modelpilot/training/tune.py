@@ -41,8 +41,8 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 from modelpilot.config import ParamSpec
 from modelpilot.errors import ConfigError
 from modelpilot.executors import Executor
-from modelpilot.training.estimators import iteration_param, make_estimator
 from modelpilot.metrics import lower_is_better
+from modelpilot.training.estimators import iteration_param, make_estimator
 from modelpilot.training.evaluate import compute_metrics, predict_all
 from modelpilot.training.preprocess import build_pipeline
 
