@@ -18,11 +18,11 @@ demo: $(STAMP)
 	mkdir -p demo-run
 	cd demo-run && ../$(VENV)/bin/modelpilot demo
 
-test: $(STAMP)
+test: $(STAMP) lint typecheck
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
@@ -31,6 +31,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_tracking.py
 	$(PY) benchmarks/bench_drift.py
 	$(PY) benchmarks/bench_serving.py
+	$(PY) benchmarks/bench_backtest.py
+	$(PY) benchmarks/bench_ui.py
 
 clean:
 	rm -rf $(VENV) demo-run .pytest_cache .mypy_cache
