@@ -269,3 +269,26 @@ def psi(ref: Array, cur: Array) -> float:
 def current_numeric(current: pd.DataFrame, name: str) -> tuple[Array, int]:
     """Sorted finite values of a current column and its row count (input untouched)."""
     return finite_sorted(current[name])
+
+
+class BucketDistanceMethod(BaseDriftMethod):
+    """An effect size between the reference's buckets and the current window's: quantile bins
+    plus a missing bucket for numeric columns, top categories plus ``__other__`` and
+    ``__missing__`` for categorical ones. No p-value: the statistic does not grow with n.
+    Subclasses name the ``distance`` (a function of the two share vectors)."""
+
+    distance: ClassVar[staticmethod[[Array, Array], float]]
+
+    def _result(self, value: float) -> DriftResult:
+        t = self.threshold_
+        return DriftResult(value, None, value >= t, self.name, t)
+
+    def _score_numeric(self, specs: Profile, current: pd.DataFrame, names: list[str]) -> dict[str, DriftResult]:
+        out = {}
+        for name in names:
+            xs, rows = current_numeric(current, name)
+            out[name] = self._result(type(self).distance(*numeric_buckets(specs[name], xs, rows)))
+        return out
+
+    def _score_categorical(self, specs: Profile, current: pd.DataFrame, names: list[str]) -> dict[str, DriftResult]:
+        return {n: self._result(type(self).distance(*categorical_buckets(specs[n], current[n]))) for n in names}

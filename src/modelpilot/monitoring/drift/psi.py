@@ -4,20 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import pandas as pd
-
-from modelpilot.monitoring.drift.base import (
-    BaseDriftMethod,
-    DriftResult,
-    Profile,
-    categorical_buckets,
-    current_numeric,
-    numeric_buckets,
-    psi,
-)
+from modelpilot.monitoring.drift.base import BucketDistanceMethod, psi
 
 
-class PSI(BaseDriftMethod):
+class PSI(BucketDistanceMethod):
     """PSI = Σ (cur − ref)·ln(cur/ref) over the reference's quantile bins plus a missing bucket
     (numeric) or its top categories + ``__other__`` + ``__missing__`` (categorical).
 
@@ -32,21 +22,4 @@ class PSI(BaseDriftMethod):
 
     name: ClassVar[str] = "psi"
     default_threshold: ClassVar[float] = 0.1
-
-    def _result(self, value: float) -> DriftResult:
-        t = self.threshold_
-        return DriftResult(value, None, value >= t, self.name, t)
-
-    def _score_numeric(
-        self, specs: Profile, current: pd.DataFrame, names: list[str]
-    ) -> dict[str, DriftResult]:
-        out = {}
-        for name in names:
-            xs, rows = current_numeric(current, name)
-            out[name] = self._result(psi(*numeric_buckets(specs[name], xs, rows)))
-        return out
-
-    def _score_categorical(
-        self, specs: Profile, current: pd.DataFrame, names: list[str]
-    ) -> dict[str, DriftResult]:
-        return {n: self._result(psi(*categorical_buckets(specs[n], current[n]))) for n in names}
+    distance = staticmethod(psi)
