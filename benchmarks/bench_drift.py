@@ -9,13 +9,24 @@ numeric columns move by 0.25 reference std and 2 categoricals move 10 points of 
 between two categories; ``auto`` must flag exactly those 9 and nothing on an undrifted
 frame drawn from the same distributions. Prints the time to build the reference profile
 (done once, at training time) and to score the current frame with every method.
-Compares with Evidently only when it is importable (it is not a dependency).
+
+``--compare-evidently`` times Evidently 0.7.23's ``DataDriftPreset`` on the same data at the
+largest size, in its own venv (``benchmarks/.venvs/evidently``, built once with
+``evidently==0.7.23`` and ``pandas<3``; never a modelpilot dependency), and modelpilot's
+``build_reference`` + ``drift_report(auto)`` the same way in a fresh process: seconds, peak
+extra memory, and the ratio (target >= 50x). ``--evidently-rows N`` measures Evidently at a
+smaller size and extrapolates its time linearly, saying so.
+
+    /work/main/.venv/bin/python benchmarks/bench_drift.py --sizes 1000000 --compare-evidently
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import time
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +38,7 @@ SHIFTED_NUMERIC = [f"n{i}" for i in (0, 3, 5, 8, 11, 14, 19)]
 SHIFTED_CATEGORICAL = ["c1", "c4"]
 CAT_LEVELS = ["a", "b", "c", "d", "e"]
 CAT_P = np.array([0.3, 0.25, 0.2, 0.15, 0.1])
+TARGET_EVIDENTLY_RATIO = 50.0
 
 
 def make_frame(n: int, seed: int, shift: bool) -> pd.DataFrame:
@@ -96,31 +108,97 @@ def run(n: int) -> bool:
     largest = max(clean["columns"][c]["statistic"] for c in clean["columns"])
     print(f"margin: smallest effect on a shifted column {smallest:.3f}, "
           f"largest on an undrifted column {largest:.4f}")
-    compare_evidently(ref, drifted, numeric, categorical)
     return ok
 
 
-def compare_evidently(ref: pd.DataFrame, cur: pd.DataFrame, numeric: list[str],
-                      categorical: list[str]) -> None:
-    try:
-        from evidently import DataDefinition, Dataset, Report  # type: ignore[import-not-found]
-        from evidently.presets import DataDriftPreset  # type: ignore[import-not-found]
-    except ImportError:
-        print("evidently not installed: pip install 'evidently==0.7.23' 'pandas<3' in a "
-              "separate venv to compare")
-        return
-    definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
-    r = Dataset.from_pandas(ref, data_definition=definition)
-    c = Dataset.from_pandas(cur, data_definition=definition)
-    _, t = timed(Report([DataDriftPreset()]).run, c, r)
-    print(f"evidently DataDriftPreset (fits and scores from raw frames): {t:8.3f} s")
+def compare_evidently(rows: int, target_rows: int, repeat: int) -> bool:
+    """Evidently's DataDriftPreset vs modelpilot on the same Parquet files, each in its own
+    venv and process (``_envs/drift_job.py``): seconds and peak extra memory."""
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _compare import ENVS, ensure_venv
+
+    python = ensure_venv("evidently", ["evidently==0.7.23", "pandas<3", "pyarrow"])
+    numeric = ",".join(f"n{i}" for i in range(N_NUMERIC))
+    categorical = ",".join(f"c{j}" for j in range(N_CATEGORICAL))
+    sizes = sorted({rows, target_rows})
+    jobs: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    with tempfile.TemporaryDirectory(prefix="mp-bench-drift-") as tmp:
+        for n in sizes:
+            ref_path, cur_path = Path(tmp) / f"ref{n}.parquet", Path(tmp) / f"cur{n}.parquet"
+            make_frame(n, seed=1, shift=False).to_parquet(ref_path)
+            make_frame(n, seed=3, shift=True).to_parquet(cur_path)
+            engines = {"modelpilot": sys.executable}
+            if n == rows:
+                engines["evidently"] = str(python)
+            for _ in range(repeat):
+                for engine, exe in engines.items():
+                    print(f"  running {engine} on {n:,} vs {n:,} rows ...", flush=True)
+                    out = subprocess.run(
+                        [exe, str(ENVS / "drift_job.py"), engine, str(ref_path), str(cur_path),
+                         numeric, categorical], check=True, capture_output=True, text=True,
+                    )
+                    got = json.loads(out.stdout.strip().splitlines()[-1])
+                    jobs.setdefault((engine, n), []).append(got)
+                    extra = f" (fit {got['fit_seconds']:.2f} + score {got['score_seconds']:.2f})" \
+                        if "fit_seconds" in got else ""
+                    print(f"    {got['engine']}: {got['seconds']:.2f} s{extra}, "
+                          f"+{got['extra_mb']:.0f} MB peak, {got['drifted']} columns flagged",
+                          flush=True)
+
+    def med(engine: str, n: int, key: str) -> float:
+        return float(np.median([j[key] for j in jobs[(engine, n)]]))
+
+    def rng(engine: str, n: int, key: str, fmt: str) -> str:
+        vals = [j[key] for j in jobs[(engine, n)]]
+        mid = format(float(np.median(vals)), fmt)
+        return mid if len(vals) == 1 else f"{mid} [{format(min(vals), fmt)}-{format(max(vals), fmt)}]"
+
+    ev_version = jobs[("evidently", rows)][0]["engine"]
+    print(f"\n== modelpilot vs {ev_version} DataDriftPreset, {rows:,} vs {rows:,} rows "
+          f"(separate processes, same Parquet files, frames loaded before timing)")
+    print(f"{'':32s} {'seconds':>22s} {'peak extra MB':>20s}")
+    print(f"{ev_version + ' (fit + score)':32s} {rng('evidently', rows, 'seconds', '.2f'):>22s} "
+          f"{rng('evidently', rows, 'extra_mb', '.0f'):>20s}")
+    print(f"{'modelpilot fit + score':32s} {rng('modelpilot', rows, 'seconds', '.2f'):>22s} "
+          f"{rng('modelpilot', rows, 'extra_mb', '.0f'):>20s}")
+    print(f"{'modelpilot score (stored)':32s} {rng('modelpilot', rows, 'score_seconds', '.2f'):>22s}")
+    ev = med("evidently", rows, "seconds")
+    if rows != target_rows:
+        scale = target_rows / rows
+        ev = ev * scale
+        print(f"Evidently measured at {rows:,} rows only (--evidently-rows); its time at "
+              f"{target_rows:,} is EXTRAPOLATED linearly (x{scale:.0f}): ~{ev:.0f} s. "
+              f"modelpilot below is measured at {target_rows:,}.")
+    ok = True
+    for what, key in (("fit + score (like for like)", "seconds"),
+                      ("score against the stored profile", "score_seconds")):
+        ratio = ev / med("modelpilot", target_rows, key)
+        passed = ratio >= TARGET_EVIDENTLY_RATIO
+        ok = ok and (passed or key == "score_seconds")
+        print(f"Evidently / modelpilot {what} at {target_rows:,} rows: {ratio:.0f}x "
+              f"(target >= {TARGET_EVIDENTLY_RATIO:.0f}x) -> {'PASS' if passed else 'FAIL'}")
+    return ok
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--compare-evidently", action="store_true",
+                        help="time Evidently's DataDriftPreset on the same data at the largest "
+                        "size (own venv: benchmarks/.venvs/evidently, built once)")
+    parser.add_argument("--evidently-rows", type=int, default=None,
+                        help="run Evidently at this many rows instead (its time at the largest "
+                        "size is then extrapolated linearly, and said so)")
+    parser.add_argument("--repeat", type=int, default=1, help="repeat the comparison N times")
     args = parser.parse_args()
     results = [run(n) for n in args.sizes]
+    if args.compare_evidently:
+        target = max(args.sizes)
+        results.append(compare_evidently(args.evidently_rows or target, target, args.repeat))
     print("\nall checks passed" if all(results) else "\nCHECKS FAILED")
     raise SystemExit(0 if all(results) else 1)
 
