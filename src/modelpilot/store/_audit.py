@@ -59,6 +59,11 @@ class AuditMixin(StoreBase):
                 numbers=numbers,
             )
 
+    def event_kinds(self) -> list[str]:
+        """Every event kind the audit log holds, sorted."""
+        with self._db.read() as conn:
+            return sorted(conn.execute(sa.select(t.events.c.kind).distinct()).scalars())
+
     def events(
         self,
         model: str | None = None,

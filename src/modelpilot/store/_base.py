@@ -6,7 +6,8 @@ The repository methods are split by subject into mixins (``_runs``, ``_versions`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +34,17 @@ class StoreBase:
     """The database handle plus helpers used inside one transaction."""
 
     _db: Database
+
+    @contextmanager
+    def reader(self) -> Iterator[Connection]:
+        """A read-only connection for analytical queries over :mod:`modelpilot.store.schema`.
+
+        For readers that aggregate over many rows (the dashboard); the transaction is
+        rolled back at the end, so nothing written through it is kept. Database errors
+        become :class:`~modelpilot.errors.StoreError` like every other store call.
+        """
+        with self._db.read(rollback=True) as conn:
+            yield conn
 
     def _ensure_model(self, conn: Connection, name: str, description: str | None = None) -> None:
         """Create the model row if it is absent (idempotent, race-free)."""

@@ -104,9 +104,9 @@ class Database:
         return _INSERTS[self.dialect](table)
 
     @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """A connection in a read transaction (rolled back at the end)."""
-        with self._transaction(write=False) as conn:
+    def read(self, *, rollback: bool = False) -> Iterator[Connection]:
+        """A connection in a read transaction; with ``rollback`` nothing done in it is kept."""
+        with self._transaction(write=False, rollback=rollback) as conn:
             yield conn
 
     @contextmanager
@@ -116,7 +116,7 @@ class Database:
             yield conn
 
     @contextmanager
-    def _transaction(self, *, write: bool) -> Iterator[Connection]:
+    def _transaction(self, *, write: bool, rollback: bool = False) -> Iterator[Connection]:
         if self.closed:
             raise StoreError(
                 f"the metadata store at {self.display_url} is closed; open it again with "
@@ -125,8 +125,10 @@ class Database:
         try:
             with self._serial, self.engine.connect() as conn:
                 conn.execution_options(**{_WRITE: write})
-                with conn.begin():
+                with conn.begin() as transaction:
                     yield conn
+                    if rollback:
+                        transaction.rollback()
         except ModelpilotError:
             raise
         except sa.exc.SQLAlchemyError as exc:

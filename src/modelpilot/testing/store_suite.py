@@ -95,6 +95,22 @@ class StoreSuite:
         with pytest.raises(NotFound, match="no dataset snapshot with hash 'nope'"):
             store.get_dataset("nope")
 
+    def test_event_kinds_are_the_distinct_kinds_sorted(self, store: Store) -> None:
+        for kind in ("promoted", "trigger_fired", "promoted"):
+            store.add_event(kind, model="m", reason="r")
+        assert store.event_kinds() == ["promoted", "trigger_fired"]
+
+    def test_reader_reads_and_keeps_nothing_it_writes(self, store: Store) -> None:
+        import sqlalchemy as sa
+
+        from modelpilot.store import schema
+
+        store.add_event("kept", reason="r")
+        with store.reader() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(schema.events)).scalar_one() == 1
+            conn.execute(sa.delete(schema.events))
+        assert [e.kind for e in store.events()] == ["kept"]
+
     def test_models_are_created_once(self, store: Store) -> None:
         store.create_model("b", "second")
         store.create_model("a")

@@ -10,10 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
 from modelpilot.errors import ModelNotFound
-from modelpilot.store import schema as t
 from modelpilot.ui import charts, queries
 
 if TYPE_CHECKING:
@@ -147,8 +144,7 @@ def monitoring(cfg: PilotConfig, store: Store, artifacts: ArtifactStore, name: s
 def events(store: Store, *, model: str | None, kind: str | None, since: datetime | None, until: datetime | None,
            limit: int) -> dict[str, Any]:
     rows = store.events(model=model or None, kind=kind or None, since=since, until=until, limit=limit)
-    with store._db.read() as conn:  # the distinct kinds, for the filter's choices
-        kinds = sorted(set(conn.execute(sa.select(t.events.c.kind).distinct()).scalars()) | set(KNOWN_KINDS))
+    kinds = sorted(set(store.event_kinds()) | set(KNOWN_KINDS))  # the filter's choices
     return {"events": rows, "kinds": kinds, "model": model or "", "kind": kind or "", "limit": limit,
             "since": since.isoformat() if since else "", "until": until.isoformat() if until else "",
             "older": rows[-1].time.isoformat() if len(rows) == limit else None}

@@ -99,8 +99,7 @@ def _paused_gc() -> Iterator[None]:
 
 def monitoring_series(store: Store, model: str, since: datetime | None = None) -> MonitoringSeries:
     """One model's monitoring reports as bucketed series (see :class:`MonitoringSeries`)."""
-    db = store._db  # the UI reads with its own query; the store has no such method
-    with db.read() as conn:
+    with store.reader() as conn:
         features, segments, latest = _recent_keys(conn, model)
         query = sa.select(
             sa.func.coalesce(_M.window_end, _M.created_at), _M.version, _M.n_predictions, _M.n_labelled,
