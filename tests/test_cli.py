@@ -91,6 +91,15 @@ def test_init_then_train_in_an_empty_folder(tmp_path: Path) -> None:
     status = json.loads(run(tmp_path, "status", "--json").stdout)
     assert status["models"][0]["aliases"] == {"champion": 1}
 
+    # the champion scores a batch file, and every row goes to the prediction log
+    done = run(tmp_path, "predict", "--input", "data/customers.parquet", "--output", "scored.parquet", "--json")
+    assert done.returncode == 0, done.stderr
+    scored = json.loads(done.stdout)
+    rows = len(pd.read_parquet(tmp_path / "data" / "customers.parquet"))
+    assert (scored["version"], scored["rows"], scored["logged"]) == (1, rows, rows)
+    out = pd.read_parquet(tmp_path / "scored.parquet")
+    assert len(out) == rows and {"prediction", "request_id"} <= set(out.columns)
+
 
 def test_train_json_gives_the_same_facts_as_status_json(project: Path) -> None:
     # a lighter evaluation than the example's: this test is about the JSON, not the numbers
