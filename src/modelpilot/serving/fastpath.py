@@ -8,11 +8,17 @@ whose transformers take lists of column names, remainder dropped, dense output â
 each fitted transformer its columns stacked as a NumPy block, ``hstack`` the blocks and
 call the remaining steps directly.
 
-Safety: the fitted transformers are shallow copies without ``feature_names_in_`` (the
-name check is what NumPy input would trip; the columns are already selected by name), the
-original pipeline is never modified, and :func:`compile_pipeline` returns a function only
-after its output matched ``pipeline.predict_proba``/``predict`` exactly on probe rows.
-Anything else keeps the plain pipeline.
+Each fitted preprocessing step the server knows (imputer, scaler, ordinal and one-hot
+encoders) is then compiled to plain NumPy over its public fitted attributes
+(``compiled.py``): a one-row ``transform`` is almost all input validation, which the
+server's columns do not need. Other steps run as fitted.
+
+Safety: the fitted transformers that are not compiled are shallow copies without
+``feature_names_in_`` (the name check is what NumPy input would trip; the columns are
+already selected by name), the original pipeline is never modified, and
+:func:`compile_pipeline` returns a function only after its output matched
+``pipeline.predict_proba``/``predict`` exactly on probe rows. Anything else keeps the
+plain pipeline.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modelpilot.serving.compiled import Transform, compile_step
+
 log = logging.getLogger(__name__)
 
 Columns = dict[str, np.ndarray]
@@ -33,20 +41,40 @@ FastPredict = Callable[[Columns], np.ndarray]
 
 def _strip(estimator: Any) -> Any:
     """A shallow copy that accepts NumPy input without the feature-name warning."""
-    if hasattr(estimator, "steps"):  # a nested Pipeline: strip each step
-        return [_strip(step) for _, step in estimator.steps if step not in (None, "passthrough")]
     clone = copy.copy(estimator)
     if "feature_names_in_" in vars(clone):
         del clone.feature_names_in_
     return clone
 
 
-def _apply(chain: Any, block: np.ndarray) -> np.ndarray:
-    if isinstance(chain, list):
-        for step in chain:
-            block = _apply(step, block)
-        return block
-    return chain.transform(block)  # type: ignore[no-any-return]
+def _chain(estimator: Any, kind: str | None) -> tuple[list[Transform], str | None]:
+    """The step (or a nested Pipeline's steps) as transforms, compiled where possible;
+    with the dtype kind of the output (None: unknown, later steps are not compiled)."""
+    steps = ([s for _, s in estimator.steps if s not in (None, "passthrough")]
+             if hasattr(estimator, "steps") else [estimator])
+    out: list[Transform] = []
+    for step in steps:
+        compiled = compile_step(step, kind)
+        if compiled is None:
+            out.append(_strip(step).transform)
+            kind = None
+        else:
+            transform, kind = compiled
+            out.append(transform)
+    return out, kind
+
+
+def _apply(chain: list[Transform], block: np.ndarray) -> np.ndarray:
+    for transform in chain:
+        block = transform(block)
+    return block
+
+
+def _kind(arrays: list[np.ndarray]) -> str | None:
+    kinds = {np.asarray(a).dtype.kind for a in arrays}
+    if kinds <= {"f"}:
+        return "f"
+    return "O" if "O" in kinds else None
 
 
 def compile_pipeline(pipeline: Any, names: tuple[str, ...], probe: Columns, *,
@@ -66,14 +94,26 @@ def compile_pipeline(pipeline: Any, names: tuple[str, ...], probe: Columns, *,
         ct = steps[0]
         if getattr(ct, "sparse_output_", False) or ct.remainder not in ("drop",):
             return None
-        parts: list[tuple[Any, list[str]]] = []
+        parts: list[tuple[list[Transform] | None, list[str]]] = []
+        kinds = set()
         for _, transformer, cols in ct.transformers_:
             if transformer == "drop" or (hasattr(cols, "__len__") and len(cols) == 0):
                 continue
             if not isinstance(cols, list | tuple) or not all(c in names for c in cols):
                 return None
-            parts.append((None if transformer == "passthrough" else _strip(transformer), list(cols)))
-        middle = [_strip(s) for s in steps[1:-1]]
+            block_kind = _kind([probe[c] for c in cols])
+            if transformer == "passthrough":
+                parts.append((None, list(cols)))
+                kinds.add(block_kind)
+            else:
+                chain, out_kind = _chain(transformer, block_kind)
+                parts.append((chain, list(cols)))
+                kinds.add(out_kind)
+        kind = next(iter(kinds)) if len(kinds) == 1 else None
+        middle: list[Transform] = []
+        for step in steps[1:-1]:
+            chain, kind = _chain(step, kind)
+            middle.extend(chain)
         final = steps[-1]
         method = final.predict_proba if proba else final.predict
 
@@ -83,9 +123,7 @@ def compile_pipeline(pipeline: Any, names: tuple[str, ...], probe: Columns, *,
                 block = np.column_stack([columns[c] for c in cols])
                 blocks.append(block if chain is None else _apply(chain, block))
             x = blocks[0] if len(blocks) == 1 else np.hstack(blocks)
-            for step in middle:
-                x = _apply(step, x)
-            return np.asarray(method(x))
+            return np.asarray(method(_apply(middle, x)))
 
         frame = pd.DataFrame(probe, copy=False)
         expected = pipeline.predict_proba(frame) if proba else pipeline.predict(frame)
