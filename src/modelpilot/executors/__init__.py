@@ -1,8 +1,8 @@
 """Where training jobs and HPO trials run.
 
 An :class:`Executor` is the small contract every backend implements; ``make_executor``
-picks one from the config by name (``local`` here; ``ray`` registers itself when Ray is
-installed).
+picks one from the config by name. ``local`` is the one shipped; another backend (a Ray
+cluster, say) registers a factory in :data:`EXECUTORS` under its name.
 """
 
 from __future__ import annotations
