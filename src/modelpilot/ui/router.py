@@ -140,10 +140,7 @@ def ui_router(cfg: PilotConfig, store: Store, artifacts: ArtifactStore, *, prefi
     @router.get("/monitoring", response_class=HTMLResponse)
     @page
     def monitoring_default(request: Request) -> Response:
-        names = store.list_models()
-        if names:
-            return RedirectResponse(f"{prefix}/models/{quote(names[0], safe='')}/monitoring", status_code=307)
-        return render(request, "overview.html", title="Overview", **pages.overview(cfg, store))
+        return first_model_page(request, "monitoring")
 
     @router.get("/models/{name}/cost", response_class=HTMLResponse)
     @page
@@ -153,9 +150,13 @@ def ui_router(cfg: PilotConfig, store: Store, artifacts: ArtifactStore, *, prefi
     @router.get("/cost", response_class=HTMLResponse)
     @page
     def cost_default(request: Request) -> Response:
+        return first_model_page(request, "cost")
+
+    def first_model_page(request: Request, page_name: str) -> Response:
+        """The first model's page, or the overview (with its empty state) when there is none."""
         names = store.list_models()
         if names:
-            return RedirectResponse(f"{prefix}/models/{quote(names[0], safe='')}/cost", status_code=307)
+            return RedirectResponse(f"{prefix}/models/{quote(names[0], safe='')}/{page_name}", status_code=307)
         return render(request, "overview.html", title="Overview", **pages.overview(cfg, store))
 
     @router.get("/runs/{run_id}", response_class=HTMLResponse)
