@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from modelpilot.errors import ConfigError
 
 # True = higher is better.
@@ -45,3 +47,19 @@ def lower_is_better(metric: str) -> bool:
 def improvement(metric: str, new: float, old: float) -> float:
     """How much better ``new`` is than ``old`` (positive = better), for any metric direction."""
     return (new - old) if higher_is_better(metric) else (old - new)
+
+
+def overfit_gap(train: dict[str, float], validation: dict[str, float], metric: str, bound: float | None) -> dict[str, Any]:
+    """How much better ``metric`` is on the training rows than on validation (positive = worse
+    on validation, whatever the metric's direction), flagged above ``bound``.
+
+    Returns:
+        ``{"gap", "flagged", "bound", "metric"}``; ``gap`` is None when either side lacks the metric.
+
+    >>> overfit_gap({"rmse": 1.0}, {"rmse": 1.5}, "rmse", 0.2)["flagged"]
+    True
+    """
+    if metric not in train or metric not in validation:
+        return {"gap": None, "flagged": False, "bound": bound, "metric": metric}
+    gap = float(improvement(metric, train[metric], validation[metric]))
+    return {"gap": gap, "flagged": bound is not None and gap > bound, "bound": bound, "metric": metric}

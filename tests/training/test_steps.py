@@ -17,8 +17,9 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 from modelpilot.config import CostsConfig
 from modelpilot.data import resolve_features, synth
 from modelpilot.errors import ConfigError, DataError, ModelpilotError
+from modelpilot.metrics import overfit_gap
 from modelpilot.training import estimators
-from modelpilot.training.evaluate import compute_metrics, overfit_gap
+from modelpilot.training.evaluate import compute_metrics
 from modelpilot.training.package import export_onnx
 from modelpilot.training.preprocess import build_pipeline
 from modelpilot.training.profile import Profiler, estimate_cost

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelpilot.config import PilotConfig
-from modelpilot.metrics import higher_is_better, improvement
+from modelpilot.metrics import higher_is_better, overfit_gap
 
 
 @dataclass(frozen=True)
@@ -99,9 +99,7 @@ def threshold_gate(
     bound = cfg.gates.max_overfit_gap
     primary = primary_metric or cfg.primary_metric
     if bound is not None:
-        have = primary in train_metrics and primary in metrics
-        # how much better the model looks on its training rows than on validation
-        value = improvement(primary, train_metrics[primary], metrics[primary]) if have else None
+        value = overfit_gap(train_metrics, metrics, primary, bound)["gap"]
         passed = value is not None and value <= bound
         message = (
             f"train/validation gap of {primary} = {value:.4g} must be <= {bound:g} "

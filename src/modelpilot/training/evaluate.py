@@ -109,20 +109,6 @@ def evaluate(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, task: str) -> di
     return compute_metrics(task, y.to_numpy(), pred, proba, classes)
 
 
-def overfit_gap(train: dict[str, float], validation: dict[str, float], metric: str, bound: float) -> dict[str, Any]:
-    """Train minus validation of ``metric``, signed so that positive means "worse on validation".
-
-    Returns:
-        ``{"gap", "flagged", "bound", "metric"}``; ``gap`` is ``None`` when the metric is missing.
-    """
-    if metric not in train or metric not in validation:
-        return {"gap": None, "flagged": False, "bound": bound, "metric": metric}
-    gap = train[metric] - validation[metric]
-    if lower_is_better(metric):
-        gap = -gap
-    return {"gap": float(gap), "flagged": bool(gap > bound), "bound": bound, "metric": metric}
-
-
 def segment_metrics(
     y: pd.Series,
     pred: np.ndarray,

@@ -29,6 +29,7 @@ from modelpilot.config import PilotConfig
 from modelpilot.data import FeatureSpec, load_source, resolve_features, snapshot, validate
 from modelpilot.errors import ConfigError, Conflict, DataError
 from modelpilot.executors import Executor
+from modelpilot.metrics import overfit_gap
 from modelpilot.policy.gates import threshold_gate
 from modelpilot.store import Store
 from modelpilot.training import tune as tuning
@@ -38,7 +39,6 @@ from modelpilot.training.evaluate import (
     compute_metrics,
     evaluate,
     learning_curve,
-    overfit_gap,
     permutation_feature_importance,
     predict_all,
     segment_metrics,
