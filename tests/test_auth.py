@@ -49,3 +49,27 @@ def test_revoked_tokens_stop_working(store: Store) -> None:
     store.revoke_token(store.list_tokens()[0].id)
     assert authenticate(store, token) is None
     assert bearer("Bearer abc") == "abc" and bearer("Basic abc") is None and bearer(None) is None
+
+
+@pytest.mark.parametrize(("role", "needed", "allowed"), [
+    ("viewer", "viewer", True), ("viewer", "operator", False), ("viewer", "admin", False),
+    ("operator", "viewer", True), ("operator", "operator", True), ("operator", "admin", False),
+    ("admin", "viewer", True), ("admin", "operator", True), ("admin", "admin", True),
+    ("root", "viewer", False), ("", "viewer", False),
+])
+def test_role_allows_every_pair_of_roles(role: str, needed: str, allowed: bool) -> None:
+    assert role_allows(role, needed) is allowed
+
+
+@pytest.mark.parametrize(("role", "needed", "allowed"), [
+    ("viewer", "operator", False), ("operator", "operator", True), ("operator", "admin", False), ("admin", "admin", True),
+])
+def test_require_lets_exactly_the_allowed_roles_through(store: Store, role: str, needed: str, allowed: bool) -> None:
+    token = create_token(store, f"{role}-user", role)
+    if allowed:
+        assert require(store, token, needed, action="promote").role == role
+        assert store.events(kind="auth_forbidden") == []
+    else:
+        with pytest.raises(Forbidden, match=f"has role {role}; promote needs {needed}"):
+            require(store, token, needed, action="promote")
+        assert [e.actor for e in store.events(kind="auth_forbidden")] == [f"{role}-user"]
