@@ -39,7 +39,12 @@ def print_train_result(console: Console, r: dict[str, Any]) -> None:
     over = r.get("overfitting") or {}
     if over:
         flag = "[red]overfitting[/]" if over.get("flagged") else "ok"
-        console.print(f"train–validation gap {_fmt(over.get('gap'))} (bound {_fmt(over.get('bound'))}): {flag}")
+        if over.get("relative"):  # error metrics: a share of the validation error
+            gap, bound = over.get("gap"), over.get("bound")
+            pct = f"{100 * gap:.1f} % of the validation {over.get('metric')}" if gap is not None else "-"
+            console.print(f"train–validation gap {pct} (bound {_fmt(None if bound is None else 100 * bound)} %): {flag}")
+        else:
+            console.print(f"train–validation gap {_fmt(over.get('gap'))} (bound {_fmt(over.get('bound'))}): {flag}")
 
     if r.get("segments"):
         seg = Table(title="Segments (validation)", title_justify="left")

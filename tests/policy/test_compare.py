@@ -124,6 +124,26 @@ def test_segment_regression_rejects_and_names_the_segment() -> None:
     assert "segment:region=tiny" not in names
 
 
+def test_segment_tolerance_is_relative_for_error_metrics() -> None:
+    # house prices: a challenger 3 % worse on one segment is within a 5 % tolerance, 8 % is not
+    rng = np.random.default_rng(11)
+    n = 3000
+    y = rng.normal(300_000, 80_000, n)
+    region = np.array(["north", "south"])[np.arange(n) % 2]
+    noise = rng.normal(0, 1, n)
+    champion = y + 20_000 * noise
+    south = region == "south"
+    for factor, passes in ((1.03, True), (1.08, False)):
+        challenger = np.where(south, y + 20_000 * factor * noise, y + 10_000 * noise)
+        result = compare_to_champion(y, champion, challenger, task="regression", metric="rmse",
+                                     cfg=GatesConfig(max_segment_regression=0.05), segments={"region": region})
+        [check] = [c for c in result.checks if c["name"] == "segment:region=south"]
+        assert check["value"] == pytest.approx(factor - 1, abs=1e-9)
+        assert check["passed"] is passes and result.passed is passes
+        if not passes:
+            assert f"{(factor - 1) * 100:.1f} % worse, allowed 5.0 %" in result.reasons[0]
+
+
 def test_log_loss_and_roc_auc_use_probabilities() -> None:
     rng = np.random.default_rng(8)
     y = rng.integers(0, 2, 1500)

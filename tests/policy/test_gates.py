@@ -44,10 +44,32 @@ def test_overfit_gap_is_sign_aware() -> None:
     cfg = _cfg(max_overfit_gap=0.05)
     assert not threshold_gate({"accuracy": 0.8}, {"accuracy": 0.9}, cfg).passed
     assert threshold_gate({"accuracy": 0.88}, {"accuracy": 0.9}, cfg).passed
-    # rmse: validation worse (larger) than train by 0.3 is a gap of 0.3
+    # rmse: validation worse (larger) than train; the gap is relative, 0.3 / 1.3
     result = threshold_gate({"rmse": 1.3}, {"rmse": 1.0}, cfg, primary_metric="rmse")
-    assert not result.passed and result.checks[0]["value"] == pytest.approx(0.3)
+    assert not result.passed and result.checks[0]["value"] == pytest.approx(0.3 / 1.3)
+    assert "23.1 % must be <= 5.0 %" in result.reasons[0]
     assert threshold_gate({"rmse": 1.0}, {"rmse": 1.3}, cfg, primary_metric="rmse").passed
+
+
+@pytest.mark.parametrize(
+    ("metric", "train", "validation", "passed"),
+    [
+        # bounded scores: points of the metric
+        ("accuracy", 0.95, 0.86, True), ("accuracy", 0.99, 0.85, False),
+        ("roc_auc", 0.93, 0.90, True), ("r2", 0.95, 0.70, False),
+        # error metrics in the target's units (house prices): relative to the validation error
+        ("rmse", 20_000.0, 21_842.0, True), ("rmse", 5_000.0, 21_842.0, False),
+        ("mae", 0.9, 1.0, True), ("log_loss", 0.10, 0.40, False),
+    ],
+)
+def test_overfit_bound_means_the_same_for_classification_and_regression(
+    metric: str, train: float, validation: float, passed: bool
+) -> None:
+    # an absolute bound of 0.1 would call every house-price model "overfitting" (gap 1842)
+    result = threshold_gate({metric: validation}, {metric: train}, _cfg(max_overfit_gap=0.1), primary_metric=metric)
+    assert result.passed is passed, result.reasons
+    gap = result.checks[0]["value"]
+    assert 0 <= gap <= 1
 
 
 def test_combine_needs_every_gate() -> None:

@@ -85,6 +85,25 @@ def test_regression(store: Store, artifacts: ArtifactStore, executor: LocalExecu
     assert model.predict(df[["x1", "x2", "c"]].head(3)).shape == (3,)
 
 
+def test_regression_in_large_units_is_not_called_overfitting(
+    store: Store, artifacts: ArtifactStore, executor: LocalExecutor, make_cfg: Any
+) -> None:
+    # house prices: a linear model with train and validation rmse within a few percent of each
+    # other; an absolute bound of 0.1 would flag it ("gap 3822.9 (bound 0.1)")
+    rng = np.random.default_rng(1)
+    n = 800
+    df = pd.DataFrame({"x1": rng.normal(size=n), "x2": rng.normal(size=n)})
+    df["price"] = 300_000 + 60_000 * df["x1"] - 20_000 * df["x2"] + rng.normal(0, 20_000, n)
+    cfg = make_cfg(model={"name": "houses", "target": "price", "time_column": None, "segments": [],
+                          "estimator": "sklearn.linear_model.Ridge"})
+    result = train(cfg, store, artifacts, executor, data=df)
+    over = result.overfitting
+    assert over["relative"] is True and over["metric"] == "rmse"
+    assert abs(result.metrics["rmse"] - result.train_metrics["rmse"]) > over["bound"]  # in price units
+    assert over["gap"] == pytest.approx(1 - result.train_metrics["rmse"] / result.metrics["rmse"])
+    assert over["flagged"] is False
+
+
 def test_failing_validation_registers_nothing(
     tmp_path: Path, store: Store, artifacts: ArtifactStore, executor: LocalExecutor, churn: pd.DataFrame,
     make_cfg: Any,

@@ -116,7 +116,9 @@ def test_metrics_agree_with_sklearn_and_gap_is_sign_aware() -> None:
     assert m["f1"] == pytest.approx(skm.f1_score(y, pred, average="macro"))
     assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(y, proba, multi_class="ovr"))
     assert m["log_loss"] == pytest.approx(skm.log_loss(y, proba))
-    assert overfit_gap({"rmse": 1.0}, {"rmse": 1.5}, "rmse", 0.2) == {"gap": 0.5, "flagged": True, "bound": 0.2, "metric": "rmse"}
+    # rmse: relative to the validation error, (1.5 - 1.0) / 1.5
+    assert overfit_gap({"rmse": 1.0}, {"rmse": 1.5}, "rmse", 0.2) == {
+        "gap": pytest.approx(1 / 3), "flagged": True, "bound": 0.2, "metric": "rmse", "relative": True}
     assert overfit_gap({"accuracy": 0.9}, {"accuracy": 0.85}, "accuracy", 0.1)["flagged"] is False
 
 

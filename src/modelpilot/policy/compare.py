@@ -12,7 +12,9 @@ A challenger passes when all of these hold (each is one entry of ``checks``):
   McNemar test on the discordant pairs (``gates.test: mcnemar``, accuracy only);
   ``gates.test: none`` skips it (point estimate only — noise can then promote);
 - ``segment:<col>=<value>``: in every segment with at least :data:`MIN_SEGMENT_ROWS` rows,
-  the challenger is not worse than the champion by more than ``gates.max_segment_regression``.
+  the challenger is not worse than the champion by more than ``gates.max_segment_regression``
+  (points of the metric for bounded scores; a fraction of the champion's segment value for
+  error metrics such as rmse — :func:`modelpilot.metrics.shortfall`).
 
 Improvements are oriented once, by :func:`higher_is_better`: a positive ``delta`` always
 means the challenger is better, whether the metric is accuracy or rmse.
@@ -40,7 +42,7 @@ import numpy as np
 
 from modelpilot.config import GatesConfig
 from modelpilot.errors import ConfigError, DataError
-from modelpilot.metrics import higher_is_better
+from modelpilot.metrics import format_shortfall, higher_is_better, shortfall
 
 # a segment smaller than this says more about noise than about the model
 MIN_SEGMENT_ROWS = 30
@@ -183,7 +185,7 @@ def compare_to_champion(
                 f"[{ci_low:+.4f}, {ci_high:+.4f}]",
             )
         )
-    checks.extend(_segment_checks(scorer, p_old, p_new, sign, segments, cfg.max_segment_regression))
+    checks.extend(_segment_checks(scorer, p_old, p_new, segments, cfg.max_segment_regression))
     reasons = [c["detail"] for c in checks if not c["passed"]]
     return ComparisonResult(
         passed=not reasons,
@@ -270,7 +272,6 @@ def _segment_checks(
     scorer: _Scorer,
     p_old: np.ndarray,
     p_new: np.ndarray,
-    sign: float,
     segments: Mapping[str, Sequence[Any] | np.ndarray] | None,
     tolerance: float,
 ) -> list[dict[str, Any]]:
@@ -292,7 +293,7 @@ def _segment_checks(
             new = float(scorer.rows(p_new, scorer.proba_new, rows[None, :])[0])
             if not (np.isfinite(old) and np.isfinite(new)):
                 continue  # e.g. roc_auc of a segment holding one class
-            regression = sign * (old - new)
+            regression = shortfall(scorer.metric, new, old)
             checks.append(
                 _check(
                     name,
@@ -300,8 +301,8 @@ def _segment_checks(
                     regression,
                     tolerance,
                     f"segment {column}={label} ({len(rows)} rows): {scorer.metric} {new:.4f} (challenger) "
-                    f"vs {old:.4f} (champion), {max(regression, 0.0):.4f} worse, "
-                    f"allowed {tolerance:.4f}",
+                    f"vs {old:.4f} (champion), {format_shortfall(scorer.metric, max(regression, 0.0))} worse, "
+                    f"allowed {format_shortfall(scorer.metric, tolerance)}",
                 )
             )
     return checks

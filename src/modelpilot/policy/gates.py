@@ -9,7 +9,9 @@ Gates in this module:
 
 * :func:`threshold_gate` — absolute floors (``gates.min_metrics``; for the error
   metrics ``rmse``, ``mae`` and ``log_loss`` the configured value is a *maximum*) and a
-  ceiling on the train/validation gap (``gates.max_overfit_gap``).
+  ceiling on the train/validation gap (``gates.max_overfit_gap``; points of the metric for
+  bounded scores, a fraction of the validation error for error metrics — see
+  :func:`modelpilot.metrics.overfit_gap`).
 * The champion comparison (issue 3) composes with these through :func:`combine`: its
   statistics live in :mod:`modelpilot.policy.compare` (``compare_to_champion`` over
   both versions' predictions on the same holdout: ``gates.min_improvement``,
@@ -34,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelpilot.config import PilotConfig
-from modelpilot.metrics import higher_is_better, overfit_gap
+from modelpilot.metrics import format_shortfall, higher_is_better, overfit_gap
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,8 @@ def threshold_gate(
         value = overfit_gap(train_metrics, metrics, primary, bound)["gap"]
         passed = value is not None and value <= bound
         message = (
-            f"train/validation gap of {primary} = {value:.4g} must be <= {bound:g} "
-            "(gates.max_overfit_gap)" if value is not None else
+            f"train/validation gap of {primary} = {format_shortfall(primary, value)} must be <= "
+            f"{format_shortfall(primary, bound)} (gates.max_overfit_gap)" if value is not None else
             f"no {primary} on train and validation to measure the gap"
         )
         checks.append({"name": "overfit_gap", "metric": primary, "value": value,

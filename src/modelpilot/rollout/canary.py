@@ -10,7 +10,9 @@ not, the challenger's health is checked against the configured limits:
   in this step and the champion's during the rollout (the monitoring drift method; see
   :func:`score_divergence`);
 * the labelled metric — once both arms have ``min_labelled`` labelled rows, the challenger
-  may not be worse than the champion by more than ``metric_tolerance``.
+  may not be worse than the champion by more than ``metric_tolerance`` (points of the metric
+  for bounded scores, a fraction of the champion's value for error metrics such as rmse:
+  :func:`modelpilot.metrics.shortfall`).
 
 Any breach ends the rollout at once (``rolled_back`` with every number); a healthy step
 logs ``canary_step`` and moves to the next; after the last step the candidate is promoted.
@@ -24,9 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modelpilot.metrics import format_shortfall, shortfall
 from modelpilot.rollout import state as st
 from modelpilot.rollout.base import RolloutDecision
-from modelpilot.rollout.progressive import ProgressiveStrategy, arm_numbers, wall_now, worse_by
+from modelpilot.rollout.progressive import ProgressiveStrategy, arm_numbers, wall_now
 from modelpilot.store import Store
 
 # fewer calls than this say nothing about an error rate, a p99 or a distribution
@@ -71,12 +74,13 @@ def health(
                 breaches.append(f"score divergence (Jensen-Shannon) {div:.3f} > {cc.max_divergence}")
     a, b = arm_numbers(champ_all, task, metric), arm_numbers(chal_all, task, metric)
     if min(a["labelled"], b["labelled"]) >= cc.min_labelled and "value" in a and "value" in b:
-        gap = worse_by(a["metric"], a["value"], b["value"])
-        numbers.update(metric=a["metric"], champion_metric=a["value"], challenger_metric=b["value"])
+        m = a["metric"]
+        gap = shortfall(m, b["value"], a["value"])
+        numbers.update(metric=m, champion_metric=a["value"], challenger_metric=b["value"])
         if gap > cc.metric_tolerance:
             breaches.append(
-                f"{a['metric']} {b['value']:.4f} vs champion {a['value']:.4f} on labelled traffic: "
-                f"worse by {gap:.4f} > tolerance {cc.metric_tolerance}"
+                f"{m} {b['value']:.4f} vs champion {a['value']:.4f} on labelled traffic: "
+                f"worse by {format_shortfall(m, gap)} > tolerance {format_shortfall(m, cc.metric_tolerance)}"
             )
     return breaches, numbers
 

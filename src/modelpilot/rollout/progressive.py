@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 
 from modelpilot.errors import Conflict, NotFound
-from modelpilot.metrics import higher_is_better
 from modelpilot.rollout import state as st
 from modelpilot.rollout.base import RolloutDecision
 from modelpilot.rollout.replace import promote
@@ -212,8 +211,3 @@ def arm_numbers(rows: pd.DataFrame, task: str, metric: str) -> dict[str, Any]:
     if len(rewards):
         out["rewards"], out["reward_mean"] = int(len(rewards)), float(rewards.mean())
     return out
-
-
-def worse_by(metric: str, champion: float, challenger: float) -> float:
-    """How much worse the challenger is (positive = worse), whatever the metric's direction."""
-    return (champion - challenger) if higher_is_better(metric) else (challenger - champion)
