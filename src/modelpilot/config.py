@@ -75,8 +75,12 @@ class FeaturesConfig(_Section):
     exclude: list[str] = Field(default_factory=list)
 
 
+#: a model name is a path segment of the prediction log and of URLs: a safe identifier
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}")
+
+
 class ModelConfig(_Section):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: str
     target: str
     task: Literal["auto", "classification", "regression"] = "auto"
     # import path of any scikit-learn compatible estimator; None = HistGradientBoosting per task
@@ -87,6 +91,16 @@ class ModelConfig(_Section):
     id_column: str | None = None
     segments: list[str] = Field(default_factory=list)
     seed: int = 0
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        if not MODEL_NAME.fullmatch(value):
+            raise ValueError(
+                f"model name {value!r} is not a safe identifier: use 1-100 letters, digits, "
+                "'_', '-' or '.', starting with a letter or digit (e.g. 'churn' or 'churn-v2')"
+            )
+        return value
 
 
 # --------------------------------------------------------------------------- data

@@ -15,6 +15,10 @@ PREDICT = "/v1/models/churn/predict"
 NAN_BODY = b'{"instances": [{"age": NaN, "income": 1.0, "plan": "pro", "region": "north"}, ' \
     b'{"age": 3, "income": Infinity, "plan": "pro", "region": "north"}]}'
 
+SURROGATE_ID = b'{"instances": [{"age": 1, "income": 2, "plan": "pro", "region": "north"}], ' \
+    b'"ids": ["\\ud800"]}'
+SURROGATE_VALUE = b'{"instances": [{"age": 1, "income": 2, "plan": "\\udc00x", "region": "north"}]}'
+
 # (description, request kwargs, status, error type, message fragment)
 CASES: list[tuple[str, dict[str, Any], int, str, str]] = [
     ("malformed json", {"content": b'{"instances": [', "url": PREDICT}, 400, "MalformedRequest",
@@ -41,6 +45,18 @@ CASES: list[tuple[str, dict[str, Any], int, str, str]] = [
     ("feedback bad labels", {"json": {"ids": ["x"], "labels": [1, 2]},
      "url": "/v1/models/churn/feedback"}, 422, "RequestError", "one label per id"),
     ("unknown route", {"json": {}, "url": "/v1/nothing"}, 404, "HTTPError", "Not Found"),
+    ("lone surrogate in an id", {"content": SURROGATE_ID, "url": PREDICT}, 400, "MalformedRequest",
+     "surrogates"),
+    ("lone surrogate in a value", {"content": SURROGATE_VALUE, "url": PREDICT}, 400, "MalformedRequest",
+     "surrogates"),
+    ("lone surrogate in a label", {"content": b'{"ids": ["a"], "labels": ["\\ud800"]}',
+     "url": "/v1/models/churn/feedback"}, 400, "MalformedRequest", "surrogates"),
+    ("100k-deep JSON", {"content": b"[" * 100_000 + b"]" * 100_000, "url": PREDICT}, 400,
+     "MalformedRequest", "not valid JSON"),
+    ("100k-deep JSON, feedback", {"content": b'{"ids": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+     "url": "/v1/models/churn/feedback"}, 400, "MalformedRequest", "not valid JSON"),
+    ("version >= 2**63", {"json": {}, "url": f"/v1/models/churn/versions/{2**63}/approve"}, 422,
+     "RequestError", "less than or equal to 9223372036854775807"),
 ]
 
 
@@ -116,3 +132,22 @@ def test_no_logged_prediction_lost_among_errors(served: Served, env: Env) -> Non
     served.stop()  # graceful shutdown flushes the log
     logged = PredictionLogReader(env.artifacts, "churn").predictions()["request_id"].tolist()
     assert sorted(logged) == sorted(good)
+
+
+@pytest.mark.parametrize("key", ["../../store.db", "a//b.html", "./x.html", "a\\b.html", "%2E%2E/x"])
+def test_invalid_backtest_artifact_keys_are_a_404(served: Served, key: str) -> None:
+    # sent raw: httpx would otherwise resolve the dot segments itself
+    r = served.client.send(httpx.Request("GET", served.url + "/ui/backtests/artifact/x", extensions={
+        "target": f"/ui/backtests/artifact/{key}".encode()}))
+    assert r.status_code == 404, (key, r.status_code)
+    assert "no backtest report" in r.text
+
+
+def test_model_names_are_safe_identifiers(tmp_path: Any) -> None:
+    from modelpilot.config import PilotConfig
+    from modelpilot.errors import ConfigError
+
+    for bad in ["..", ".", "-churn", "a/b", "churn\\x", ""]:
+        with pytest.raises(ConfigError, match="not a safe identifier"):
+            PilotConfig.from_dict({"model": {"name": bad, "target": "y"}})
+    assert PilotConfig.from_dict({"model": {"name": "churn-v2.1", "target": "y"}}).model.name == "churn-v2.1"

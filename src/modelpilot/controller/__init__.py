@@ -132,7 +132,7 @@ class Controller:
         if window is None:
             from modelpilot.controller.logwindow import LogWindow
 
-            window = LogWindow(artifacts, self.model)
+            window = LogWindow(artifacts, self.model, store)
         self.window = window
         self.clock = clock or (lambda: datetime.now(UTC))
         self.inline = inline

@@ -35,6 +35,7 @@ from modelpilot.config import PilotConfig
 from modelpilot.errors import ModelNotFound, ModelpilotError, NotFound, RequestError
 from modelpilot.serving import docs
 from modelpilot.serving.cache import FaultInjector, LoadedModel, ModelCache
+from modelpilot.serving.labels import LabelDomain
 from modelpilot.serving.limits import BodyLimitMiddleware
 from modelpilot.serving.metrics import CONTENT_TYPE_LATEST, ServingMetrics
 from modelpilot.serving.predlog import (
@@ -205,6 +206,12 @@ def create_app(
         return readers[name]
 
     app.state.reader_for = reader_for
+
+    def label_domain(name: str, model: LoadedModel) -> LabelDomain:
+        """The labels the champion (and a challenger in a rollout) accepts."""
+        domain = LabelDomain.of(model.record)
+        rollout = cache.rollout(name)
+        return domain if rollout is None else domain.union(LabelDomain.of(rollout.challenger.record))
     authorize = _authorizer(store)
 
     @app.post("/v1/models/{name}/predict", **docs.PREDICT)
@@ -279,7 +286,8 @@ def create_app(
         if sc.require_token_for_predict:
             await authorize(request, "viewer", "feedback", name)
         model = await model_for(name)
-        ids, labels, rewards = _parse_feedback(loads(body))
+        ids, raw_labels, rewards = _parse_feedback(loads(body))
+        labels = label_domain(name, model).parse(ids, raw_labels)
         rest = [i for i in ids if i not in recent]
         found = await run_in_threadpool(reader_for(name).known_ids, rest) if rest else set()
         keep = [k for k, i in enumerate(ids) if i in recent or i in found]
@@ -321,7 +329,7 @@ def create_app(
     return app
 
 
-def _parse_feedback(doc: Any) -> tuple[list[str], list[str], list[float | None] | None]:
+def _parse_feedback(doc: Any) -> tuple[list[str], list[Any], list[float | None] | None]:
     if not isinstance(doc, dict) or not isinstance(doc.get("ids"), list):
         raise MalformedRequest(
             'a feedback body is {"ids": [...], "labels": [...], "rewards": [...]?}'
@@ -336,10 +344,6 @@ def _parse_feedback(doc: Any) -> tuple[list[str], list[str], list[float | None] 
     raw_labels = doc.get("labels")
     if not isinstance(raw_labels, list) or len(raw_labels) != n:
         raise RequestError(f"'labels' must be a list with one label per id ({n})")
-    if not set(map(type, raw_labels)) <= {str, int, float, bool}:
-        bad = [i for i, v in enumerate(raw_labels) if type(v) not in (str, int, float, bool)]
-        raise RequestError(f"labels must be strings or numbers; entries {bad[:5]} are not")
-    labels = [str(v) for v in raw_labels]
     rewards = doc.get("rewards")
     if rewards is not None:
         if not isinstance(rewards, list) or len(rewards) != n:
@@ -348,7 +352,7 @@ def _parse_feedback(doc: Any) -> tuple[list[str], list[str], list[float | None] 
         if bad:
             raise RequestError(f"rewards must be finite numbers or null; entries {bad[:5]} are not")
         rewards = [None if v is None else float(v) for v in rewards]
-    return ids, labels, rewards
+    return ids, raw_labels, rewards
 
 
 def _authorizer(store: Any) -> Callable[[Request, str, str, str | None], Awaitable[Any]]:

@@ -10,10 +10,10 @@ model cache so the next request already sees the change.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Path, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -21,6 +21,9 @@ from modelpilot import auth
 from modelpilot.errors import ModelNotFound, RequestError
 from modelpilot.serving.cache import ModelCache
 from modelpilot.serving.schema import MalformedRequest, loads
+
+#: a version number in a URL: the store keeps 64-bit integers, so larger ones are a 422
+Version = Annotated[int, Path(ge=1, le=2**63 - 1, description="the model version number")]
 
 
 def _body(raw: bytes, allowed: set[str]) -> dict[str, Any]:
@@ -66,7 +69,7 @@ def add_control_routes(
     @app.post("/v1/models/{name}/versions/{version}/approve", tags=["operator"],
               summary="Approve a candidate awaiting approval (operator token)")
     @_guard
-    async def approve(name: str, version: int, request: Request) -> Response:
+    async def approve(name: str, version: Version, request: Request) -> Response:
         actor = await operator(request, "approve", name)
         body = _body(await request.body(), {"comment"})
         known(name)
@@ -79,7 +82,7 @@ def add_control_routes(
     @app.post("/v1/models/{name}/versions/{version}/reject", tags=["operator"],
               summary="Reject a candidate awaiting approval (operator token)")
     @_guard
-    async def reject(name: str, version: int, request: Request) -> Response:
+    async def reject(name: str, version: Version, request: Request) -> Response:
         actor = await operator(request, "reject", name)
         body = _body(await request.body(), {"comment"})
         known(name)
@@ -93,7 +96,7 @@ def add_control_routes(
         actor = await operator(request, "promote", name)
         body = _body(await request.body(), {"version", "reason"})
         version = body.get("version")
-        if type(version) is not int:
+        if type(version) is not int or not 1 <= version < 2**63:
             raise RequestError('send {"version": N, "reason": "..."}: the version to promote, as an integer')
         known(name)
         result = await run_in_threadpool(review.promote_manual, store, name, version, actor, body.get("reason") or "")

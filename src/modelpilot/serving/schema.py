@@ -87,14 +87,33 @@ def loads(body: bytes) -> Any:
         # path do we pay for a second parse, so that a non-finite value becomes a 422
         # that names the field rather than a vague 400.
         try:
-            return json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            pass
+            doc = json.loads(body)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            doc = _MISSING
+        if doc is not _MISSING:
+            _check_carriable(doc)
+            return doc
         if not body.strip():
             raise MalformedRequest("the request body is empty: send a JSON object") from None
         raise MalformedRequest(
             f"the request body is not valid JSON ({exc}): send a JSON object such as "
             '{"instances": [{"feature": value}]}'
+        ) from None
+
+
+def _check_carriable(doc: Any) -> None:
+    """Refuse what Python's ``json`` accepts but orjson (and the log) cannot carry.
+
+    ``orjson.dumps`` fails on exactly those values: lone UTF-16 surrogates (``"\\ud800"``),
+    integers beyond 64 bits and nesting deeper than a few hundred levels. NaN and Infinity
+    pass here; validation names them later.
+    """
+    try:
+        orjson.dumps(doc)
+    except orjson.JSONEncodeError as exc:
+        raise MalformedRequest(
+            f"the request body holds a value this API cannot carry ({exc}): send valid UTF-8 "
+            "text without lone surrogates, integers within 64 bits and shallow JSON"
         ) from None
 
 

@@ -20,8 +20,10 @@ import jinja2
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from modelpilot.artifacts._keys import check_key
 from modelpilot.auth import authenticate, bearer, require, role_allows
-from modelpilot.errors import ModelpilotError, NotFound
+from modelpilot.errors import ArtifactError, ModelpilotError, NotFound
+from modelpilot.serving.control import Version
 from modelpilot.ui import pages, queries
 from modelpilot.ui.review import decide
 
@@ -62,6 +64,15 @@ def _num(value: Any, digits: int = 4) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return f"{value:.{digits}g}" if abs(value) < 1e-3 and value != 0 else f"{value:,.{digits}f}"
+
+
+def valid_key(key: str) -> bool:
+    """True when ``key`` is a key the artifact store accepts (no '..', '//', backslash...)."""
+    try:
+        check_key(key)
+    except ArtifactError:
+        return False
+    return True
 
 
 def ui_router(cfg: PilotConfig, store: Store, artifacts: ArtifactStore, *, prefix: str = PREFIX) -> APIRouter:
@@ -183,6 +194,8 @@ def ui_router(cfg: PilotConfig, store: Store, artifacts: ArtifactStore, *, prefi
     @router.get("/backtests/artifact/{key:path}")
     @page
     def backtest_artifact(request: Request, key: str) -> Response:
+        if not valid_key(pages.BACKTEST_PREFIX + key):  # '..', '//', '\\': no such report
+            raise NotFound(f"no backtest report {key!r} in the artifact store")
         data = artifacts.read_named(pages.BACKTEST_PREFIX + key)
         return HTMLResponse(data.decode("utf-8", "replace"), headers=sandbox)
 
@@ -230,12 +243,12 @@ def ui_router(cfg: PilotConfig, store: Store, artifacts: ArtifactStore, *, prefi
         return RedirectResponse(f"{prefix}/models/{quote(name, safe='')}?done={verb}d-v{version}", status_code=303)
 
     @router.post("/models/{name}/versions/{version}/approve")
-    async def approve(request: Request, name: str, version: int) -> Response:
+    async def approve(request: Request, name: str, version: Version) -> Response:
         comment = (await _form(request)).get("comment")
         return await _threaded(page(lambda req: _decide(req, name, version, True, comment)), request)
 
     @router.post("/models/{name}/versions/{version}/reject")
-    async def reject(request: Request, name: str, version: int) -> Response:
+    async def reject(request: Request, name: str, version: Version) -> Response:
         comment = (await _form(request)).get("comment")
         return await _threaded(page(lambda req: _decide(req, name, version, False, comment)), request)
 
