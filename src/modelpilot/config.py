@@ -241,6 +241,9 @@ class GatesConfig(_Section):
     human_approval: bool = False
     approval_timeout: Duration | None = None
     on_approval_timeout: Literal["reject", "approve"] = "reject"
+    # refuse a candidate when the holdout's labels disagree with the champion beyond what a
+    # full reversal of the concept explains (forged feedback; see policy/guards.py)
+    label_guard: bool = True
 
 
 class CostsConfig(_Section):

@@ -40,7 +40,7 @@ from modelpilot.controller.data import (
     row_errors,
     select_retraining_data,
 )
-from modelpilot.controller.gate import gate_candidate
+from modelpilot.controller.gate import check_labels, gate_candidate
 from modelpilot.controller.jobs import read_frame, run_training, write_frame
 from modelpilot.controller.monitor import summarize
 from modelpilot.controller.window import WindowSource
@@ -381,6 +381,7 @@ class Controller:
             return self._finish(state, revision, result, now, cost=cost, score=None)
         holdout = read_frame(self.artifacts, job["holdout_key"])
         verdict = gate_candidate(self.cfg, self.store, self.artifacts, candidate, champion, holdout)
+        verdict = check_labels(self.cfg, self.store, self.window, champion, candidate.version, verdict)
         result.gate = verdict
         if not verdict["passed"]:
             self.store.set_version_status(

@@ -11,6 +11,7 @@ from modelpilot.artifacts import ArtifactStore, load_model
 from modelpilot.config import PilotConfig
 from modelpilot.policy.compare import compare_to_champion
 from modelpilot.policy.gates import threshold_gate
+from modelpilot.policy.guards import label_flip_guard
 from modelpilot.store import ModelVersionRecord, Store
 
 
@@ -70,6 +71,36 @@ def gate_candidate(
         "passed": passed, "reasons": reasons or [cmp.summary], "checks": [*thresholds.checks, *cmp.checks],
         "numbers": numbers, "segments": _segment_values(cmp.details),
     }
+
+
+def check_labels(cfg: PilotConfig, store: Store, window: Any, champion: int | None, version: int,
+                 verdict: dict[str, Any]) -> dict[str, Any]:
+    """The verdict, turned into a rejection when the labels look forged (``label_anomaly``).
+
+    Judges the labelled rows the champion served (the window's newest, in time order) with
+    :func:`~modelpilot.policy.guards.label_flip_guard`: the served prediction, the label,
+    the champion's confidence in its prediction and its validation accuracy.
+    """
+    if not verdict["passed"] or champion is None or not cfg.gates.label_guard:
+        return verdict
+    champ = store.get_version(cfg.model.name, champion)
+    if champ.task != "classification" or len(champ.classes or []) != 2:
+        return verdict
+    rows = window.labelled(last_n=cfg.retraining.recent_rows * 4)
+    if not len(rows):
+        return verdict
+    rows = rows[rows["model_version"].to_numpy() == champion].sort_values("ts", kind="stable")
+    score = pd.to_numeric(rows["score"], errors="coerce").to_numpy(np.float64)
+    guard = label_flip_guard(
+        rows["prediction"].to_numpy(), rows["label"].to_numpy(), confidence=np.maximum(score, 1.0 - score),
+        validation_accuracy=champ.metrics.get("accuracy"),
+    )
+    if not guard.suspicious:
+        return verdict
+    store.add_event("label_anomaly", model=cfg.model.name, subject=f"v{version}", actor="controller",
+                    reason=f"{guard.reason}; v{version} is not promoted", numbers=guard.numbers)
+    return {**verdict, "passed": False, "reasons": [guard.reason, *verdict["reasons"]],
+            "numbers": {**verdict["numbers"], "label_guard": guard.numbers}}
 
 
 def _segment_values(details: dict[str, Any]) -> dict[str, float]:
