@@ -154,3 +154,43 @@ def test_batch_predict_file(env: Env, tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no input file"):
         predict_batch(cfg, env.store, env.artifacts, tmp_path / "missing.csv", tmp_path / "o.csv")
     assert NUMERIC and CATEGORICAL
+
+
+def test_a_row_the_log_cannot_encode_is_quarantined_and_blocks_nothing(tmp_path: Path) -> None:
+    artifacts = open_artifacts(str(tmp_path))
+    seen: list[tuple[str, str, int, str, str]] = []
+    writer = PredictionLogWriter(artifacts, flush_rows=10_000, flush_interval=3600,
+                                 on_quarantine=lambda *a: seen.append(a))
+    writer.log_feedback(FeedbackBatch(model="m", ids=["a", "b", "c"], labels=["1", "\ud800", "0"]))
+    writer.log_predictions(batch(["p1", "p\udc00", "p3"]))  # a lone surrogate in an id
+    assert writer.flush(10)
+    writer.log_feedback(FeedbackBatch(model="m", ids=["d"], labels=["1"]))  # later labels go through
+    assert writer.flush(10)
+    reader = PredictionLogReader(artifacts, "m")
+    assert reader.feedback()["request_id"].tolist() == ["a", "c", "d"]
+    assert sorted(reader.predictions()["request_id"]) == ["p1", "p3"]
+    assert writer.pending_rows == 0 and writer.rows_quarantined == 2 and writer.healthy == (True, "")
+    assert [(s[0], s[1], s[2]) for s in seen] == [("m", "feedback", 1), ("m", "predictions", 1)]
+    assert "surrogates not allowed" in seen[0][3]
+    kept = artifacts.read_named(seen[0][4]).decode("ascii")
+    assert '"request_id": ["b"]' in kept and '"label": ["\\ud800"]' in kept  # escaped, not lost
+    writer.close()
+
+
+def test_a_log_that_cannot_be_written_makes_the_writer_unhealthy(tmp_path: Path) -> None:
+    artifacts = open_artifacts(str(tmp_path))
+    writer = PredictionLogWriter(artifacts, flush_rows=10_000, flush_interval=0.05)
+    blocker = tmp_path / "predlog" / "m"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("a file where the model's folder should be")  # every write fails
+    writer.log_predictions(batch(["a", "b"]))
+    deadline = time.monotonic() + 10
+    while writer.healthy[0] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    ok, reason = writer.healthy
+    assert not ok and "cannot be written" in reason and "2 rows waiting" in reason
+    blocker.unlink()  # the store recovers: the retry writes the rows, health returns
+    while not writer.healthy[0] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert writer.healthy == (True, "") and writer.rows_written == 2
+    writer.close()

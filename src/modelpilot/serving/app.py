@@ -158,6 +158,8 @@ def create_app(
         replica_id=replica_id,
         on_written=lambda model, kind, rows: metrics.logged_rows.labels(model, kind).inc(rows),
         on_error=lambda exc: metrics.log_write_errors.inc(),
+        on_quarantine=lambda model, kind, rows, reason, key: _quarantined(
+            store, metrics, model, kind, rows, reason, key),
     )
     metrics.log_pending_rows.set_function(lambda: float(writer.pending_rows))
     recent = RecentIds()
@@ -317,6 +319,9 @@ def create_app(
 
     @app.get("/healthz", **docs.HEALTH)
     async def healthz() -> Response:
+        ok, reason = writer.healthy
+        if not ok:  # a load balancer stops sending traffic whose log would be lost
+            return _json({"status": "unhealthy", "reason": reason, "models": cache.loaded()}, 503)
         return _json({"status": "ok", "models": cache.loaded()})
 
     @app.get("/metrics", include_in_schema=False)
@@ -353,6 +358,17 @@ def _parse_feedback(doc: Any) -> tuple[list[str], list[Any], list[float | None] 
             raise RequestError(f"rewards must be finite numbers or null; entries {bad[:5]} are not")
         rewards = [None if v is None else float(v) for v in rewards]
     return ids, raw_labels, rewards
+
+
+def _quarantined(store: Any, metrics: ServingMetrics, model: str, kind: str, rows: int, reason: str,
+                 key: str) -> None:
+    """Rows the log could not encode: counted, and one event in the audit log."""
+    metrics.log_quarantined_rows.labels(model, kind).inc(rows)
+    store.add_event(
+        "log_rows_quarantined", model=model, subject=kind,
+        reason=f"{rows} {kind} rows cannot be written to the prediction log ({reason}); kept in {key or '-'}",
+        numbers={"rows": rows, "key": key},
+    )
 
 
 def _authorizer(store: Any) -> Callable[[Request, str, str, str | None], Awaitable[Any]]:

@@ -51,7 +51,8 @@ class ModelInfo(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: str = Field(description='"ok", or "unhealthy" (HTTP 503) while the log cannot be written')
+    reason: str | None = Field(None, description="why the server is unhealthy")
     models: dict[str, int]
 
 
@@ -85,4 +86,7 @@ MODEL_INFO: dict[str, Any] = {
     "summary": "Champion, aliases, versions, traffic split and rollout state",
     "responses": {200: {"model": ModelInfo}, 404: _ERRORS[404]},
 }
-HEALTH: dict[str, Any] = {"summary": "Liveness and the versions loaded", "responses": {200: {"model": Health}}}
+HEALTH: dict[str, Any] = {
+    "summary": "Liveness and the versions loaded",
+    "responses": {200: {"model": Health}, 503: {"model": Health, "description": "the log cannot be written"}},
+}

@@ -50,6 +50,10 @@ class ServingMetrics:
             "modelpilot_log_write_errors", "Failed prediction-log segment writes (retried)",
             registry=r,
         )
+        self.log_quarantined_rows = Counter(
+            "modelpilot_log_quarantined_rows",
+            "Rows set aside because the log cannot encode them", ["model", "kind"], registry=r,
+        )
         self.log_pending_rows = Gauge(
             "modelpilot_log_pending_rows", "Rows accepted but not yet written to the log",
             registry=r,

@@ -28,6 +28,7 @@ Reading is :class:`PredictionLogReader` (in ``logreader.py``, re-exported here).
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import threading
 import time
@@ -113,7 +114,9 @@ class PredictionLogWriter:
 
     Thread-safe: any thread (the event loop, the threadpool, a batch job) may log.
     Logging never blocks and never does IO on the caller's thread. A failed segment
-    write (e.g. S3 unreachable) keeps the rows buffered and is retried.
+    write (e.g. S3 unreachable) keeps the rows buffered and is retried, and
+    :attr:`healthy` says so until a write succeeds again. A row that cannot be encoded at
+    all is quarantined (see ``on_quarantine``): it never holds the other rows back.
 
     Args:
         artifacts: where segments are written (``write_named``, atomic).
@@ -124,6 +127,9 @@ class PredictionLogWriter:
         on_error: called with the exception of each failed segment write (metrics).
         poll_interval: seconds between the writer thread's wake-ups (it is not woken per
             logged batch); also the longest a ``flush_rows`` crossing waits.
+        on_quarantine: called ``(model, kind, rows, reason, key)`` when rows that cannot be
+            encoded (e.g. a lone surrogate in a label) are set aside under ``key``
+            (``predlog/<model>/quarantine/...jsonl``) instead of blocking the buffer.
     """
 
     def __init__(
@@ -136,6 +142,7 @@ class PredictionLogWriter:
         on_written: Callable[[str, str, int], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
         poll_interval: float = 0.05,
+        on_quarantine: Callable[[str, str, int, str, str], None] | None = None,
     ) -> None:
         self.artifacts = artifacts
         self.flush_rows = max(1, int(flush_rows))
@@ -153,6 +160,10 @@ class PredictionLogWriter:
         self._rows: dict[tuple[str, str], int] = defaultdict(int)
         self._since: dict[tuple[str, str], float] = {}
         self._failed: set[tuple[str, str]] = set()  # last write failed: retry on the timer
+        self._on_quarantine = on_quarantine
+        self.failing_since: float | None = None  # wall time of the first failed write in a row
+        self.last_error: str | None = None
+        self.rows_quarantined = 0
         self._thread: threading.Thread | None = None
         self._closed = False
         self.pending_rows = 0  # accepted, not yet written
@@ -274,30 +285,134 @@ class PredictionLogWriter:
     def _write(self, key: tuple[str, str]) -> None:
         model, kind = key
         batches = self._buffers[key]
+        table = self._build(model, kind, batches)
         try:
-            table = _prediction_table(batches) if kind == "predictions" else _feedback_table(batches)
-            for day, part in _split_by_day(table):
-                seq = next(self._seq)
-                name = f"{segment_prefix(model, kind)}date={day}/{self.replica_id}-{seq:06d}.parquet"
-                sink = pa.BufferOutputStream()
-                pq.write_table(part, sink, compression="zstd")
-                self.artifacts.write_named(name, sink.getvalue().to_pybytes())
-                self.segments_written += 1
+            if table is not None:
+                for day, part in _split_by_day(table):
+                    seq = next(self._seq)
+                    name = f"{segment_prefix(model, kind)}date={day}/{self.replica_id}-{seq:06d}.parquet"
+                    sink = pa.BufferOutputStream()
+                    pq.write_table(part, sink, compression="zstd")
+                    self.artifacts.write_named(name, sink.getvalue().to_pybytes())
+                    self.segments_written += 1
         except Exception as exc:  # keep the rows and retry after another interval
             log.exception("writing a %s segment of model %r failed; will retry", kind, model)
             self._since[key] = time.monotonic()
             self._failed.add(key)
+            if self.failing_since is None:
+                self.failing_since = time.time()
+            self.last_error = f"{type(exc).__name__}: {exc}"
             if self._on_error is not None:
                 self._on_error(exc)
             return
         rows = self._rows[key]
         del self._buffers[key], self._rows[key], self._since[key]
         self._failed.discard(key)
-        self.rows_written += rows
+        if not self._failed:
+            self.failing_since, self.last_error = None, None
+        written = 0 if table is None else table.num_rows
+        self.rows_written += written
         with self._lock:
             self.pending_rows -= rows
-        if self._on_written is not None:
-            self._on_written(model, kind, rows)
+        if self._on_written is not None and written:
+            self._on_written(model, kind, written)
+
+    def _build(self, model: str, kind: str, batches: list[Batch]) -> pa.Table | None:
+        """The segment's table; rows that cannot be encoded are quarantined, never retried.
+
+        Building fails only on the data (a lone surrogate in a string, say), so retrying
+        would fail forever and hold every later row of the buffer back. The whole buffer is
+        tried first (the normal, fast case); on failure each batch, and within a failing
+        batch each row, so that only the rows at fault are set aside.
+        """
+        build = _prediction_table if kind == "predictions" else _feedback_table
+        try:
+            return build(batches)
+        except Exception:
+            pass
+        good: list[Batch] = []
+        bad: list[Batch] = []
+        reason = ""
+        for batch in batches:
+            try:
+                build([batch])
+                good.append(batch)
+                continue
+            except Exception:
+                pass
+            for row in _rows(batch):
+                try:
+                    build([row])
+                    good.append(row)
+                except Exception as exc:
+                    bad.append(row)
+                    reason = reason or f"{type(exc).__name__}: {exc}"
+        if bad:
+            self._quarantine(model, kind, bad, reason)
+        return build(good) if good else None
+
+    def _quarantine(self, model: str, kind: str, rows: list[Batch], reason: str) -> None:
+        """Keep the rows as JSON text (lone surrogates escaped) beside the log, and report."""
+        n = sum(len(r) for r in rows)
+        self.rows_quarantined += n
+        seq = next(self._seq)
+        day = datetime.now(UTC).strftime("%Y-%m-%d")
+        name = f"{PREFIX}/{model}/quarantine/{kind}/date={day}/{self.replica_id}-{seq:06d}.jsonl"
+        text = "\n".join(json.dumps(_row_dict(r), ensure_ascii=True, default=str) for r in rows)
+        try:
+            self.artifacts.write_named(name, text.encode("ascii"))
+        except Exception:
+            log.exception("could not keep %d quarantined %s rows of model %r", n, kind, model)
+            name = ""
+        log.error("model %r: %d %s rows cannot be written to the log (%s); quarantined in %s",
+                  model, n, kind, reason, name or "memory only (dropped)")
+        if self._on_quarantine is not None:
+            try:
+                self._on_quarantine(model, kind, n, reason, name)
+            except Exception:  # reporting must not stop the writer
+                log.exception("reporting quarantined rows failed")
+
+    @property
+    def healthy(self) -> tuple[bool, str]:
+        """``(True, "")``, or ``(False, why)`` while the log cannot be written."""
+        if self._thread is not None and not self._thread.is_alive() and not self._closed:
+            return False, "the prediction log writer thread has stopped"
+        if self.failing_since is not None:
+            age = time.time() - self.failing_since
+            return False, (f"the prediction log cannot be written (for {age:.0f}s, "
+                           f"{self.pending_rows} rows waiting): {self.last_error}")
+        return True, ""
+
+
+def _rows(batch: Batch) -> list[Batch]:
+    """A batch as single-row batches (the error path only)."""
+    out: list[Batch] = []
+    for i in range(len(batch)):
+        if isinstance(batch, PredictionBatch):
+            out.append(PredictionBatch(
+                model=batch.model, ids=batch.ids[i : i + 1], version=batch.version,
+                predictions=batch.predictions[i : i + 1], scores=batch.scores[i : i + 1],
+                probabilities=None if batch.probabilities is None else batch.probabilities[i : i + 1],
+                features={k: v[i : i + 1] for k, v in batch.features.items()},
+                latency_ms=batch.latency_ms, role=batch.role, ts_us=batch.ts_us,
+            ))
+        else:
+            out.append(FeedbackBatch(
+                model=batch.model, ids=batch.ids[i : i + 1], labels=batch.labels[i : i + 1],
+                rewards=None if batch.rewards is None else batch.rewards[i : i + 1], ts_us=batch.ts_us,
+            ))
+    return out
+
+
+def _row_dict(row: Batch) -> dict[str, Any]:
+    if isinstance(row, FeedbackBatch):
+        return {"request_id": list(row.ids), "ts_us": row.ts_us, "label": list(row.labels),
+                "reward": None if row.rewards is None else list(row.rewards)}
+    return {
+        "request_id": list(row.ids), "ts_us": row.ts_us, "model_version": row.version, "role": row.role,
+        "prediction": row.predictions.tolist(), "score": row.scores.tolist(),
+        "features": {k: v.tolist() for k, v in row.features.items()},
+    }
 
 
 # ---------------------------------------------------------------------- Arrow building
