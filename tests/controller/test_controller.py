@@ -19,10 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pandas as pd
-from controller_helpers import copy_project, kinds, stream, window_of
+import pytest
+from controller_helpers import copy_project, kinds, scored, stream, window_of
 
 from modelpilot.controller import NAMESPACE
+from modelpilot.controller.data import FEATURE_PREFIX
+from modelpilot.controller.monitor import validation_segments
+from modelpilot.controller.window import FrameWindow
 from modelpilot.pilot import Pilot
 from modelpilot.serving import create_app, start_in_thread
 from modelpilot.store import StateRecord
@@ -253,3 +258,30 @@ def _wait_for_retraining(pilot: Any, proc: subprocess.Popen[str], timeout: float
             return runs[0].id
         time.sleep(0.05)
     raise AssertionError("the subprocess never reached the retraining phase")
+
+
+def test_segment_drift_that_began_before_the_first_tick_is_measured_against_validation(make_pilot: Any) -> None:
+    # one region is already degraded when the controller first looks: its reference must be
+    # v1's validation accuracy there, not the degraded first window ("0.0000 below")
+    pilot = make_pilot(budget={"max_retrains": 0},  # read the decisions, retrain nothing
+                       triggers={"performance_drop": {"threshold": 0.5, "min_samples": 200, "cooldown": "1h"}})
+    rows = stream(1000, 0)
+    log = scored(pilot, rows)
+    flip = (log[FEATURE_PREFIX + "region"] == "north").to_numpy() & (np.arange(len(log)) % 2 == 0)
+    log.loc[flip, "label"] = np.where(log.loc[flip, "label"] == "1", "0", "1")
+    window = FrameWindow()
+    window.append(log)
+    ctl = pilot.controller(window=window, inline=True)
+
+    result = ctl.tick(now=_after(rows))
+
+    seg = {d["name"]: d for d in result.decisions}["segment_performance_drop"]
+    validation = validation_segments(pilot.store, pilot.store.get_version("churn", 1), "accuracy")
+    assert validation["region=north"] > 0.6
+    north_row = seg["numbers"]["segments"]["region=north"]
+    assert north_row["reference"] == pytest.approx(validation["region=north"])
+    assert north_row["drop"] > 0.2 and seg["numbers"]["segment"] == "region=north"
+    assert seg["value"] >= seg["threshold"] and seg["status"] != "quiet"
+    state = pilot.store.get_state_record(NAMESPACE, "churn")
+    assert state is not None
+    assert state.value["triggers"]["segment_references"]["region=north"]["how"] == "v1 validation"

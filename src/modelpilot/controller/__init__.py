@@ -42,7 +42,7 @@ from modelpilot.controller.data import (
 )
 from modelpilot.controller.gate import check_labels, gate_candidate
 from modelpilot.controller.jobs import read_frame, run_training, write_frame
-from modelpilot.controller.monitor import summarize
+from modelpilot.controller.monitor import summarize, validation_segments
 from modelpilot.controller.window import WindowSource
 from modelpilot.errors import Conflict, ModelpilotError
 from modelpilot.executors import Executor
@@ -210,10 +210,13 @@ class Controller:
 
         triggers = TriggerState.from_dict(state.get("triggers"))
         if triggers.reference is None or triggers.metric != cfg.primary_metric:
+            # references from the champion's own validation, overall and per segment, so a
+            # drift that began before the first tick shows against what the model scored
             base = version.metrics.get(cfg.primary_metric)
             if base is not None:
                 triggers = reset_reference(
-                    triggers, base, f"v{champion} validation", metric=cfg.primary_metric, now=now, triggers=cfg.triggers
+                    triggers, base, f"v{champion} validation", metric=cfg.primary_metric, now=now,
+                    triggers=cfg.triggers, segments=validation_segments(self.store, version, cfg.primary_metric),
                 )
         ms = MonitoringSummary.from_dict({**summary, "window_end": summary["window_end"] or now.isoformat()})
         outcome = evaluate(cfg, ms, triggers, now)
@@ -413,7 +416,7 @@ class Controller:
             state["triggers"] = reset_reference(
                 triggers, verdict["numbers"]["challenger"], f"v{candidate.version} holdout at promotion",
                 metric=self.cfg.primary_metric, now=now, triggers=self.cfg.triggers,
-                segments=verdict.get("segments"),
+                segments=validation_segments(self.store, candidate, self.cfg.primary_metric),
             ).to_dict()
         result.actions.append(f"rollout {decision.status}")
         return self._finish(state, revision, result, now, cost=cost, score=verdict["numbers"].get("challenger"))
@@ -442,6 +445,8 @@ class Controller:
                 state["triggers"] = reset_reference(
                     TriggerState.from_dict(state.get("triggers")), score, f"v{current.candidate} holdout at promotion",
                     metric=self.cfg.primary_metric, now=now, triggers=self.cfg.triggers,
+                    segments=validation_segments(
+                        self.store, self.store.get_version(self.model, current.candidate), self.cfg.primary_metric),
                 ).to_dict()
         return decision.status == "in_progress"
 

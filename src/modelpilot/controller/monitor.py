@@ -18,8 +18,9 @@ import pandas as pd
 
 from modelpilot.config import PilotConfig
 from modelpilot.controller.data import FEATURE_PREFIX
+from modelpilot.errors import NotFound
 from modelpilot.monitoring import drift_report, estimate_performance, performance
-from modelpilot.store import ModelVersionRecord
+from modelpilot.store import ModelVersionRecord, Store
 
 
 def _features(window: pd.DataFrame, version: ModelVersionRecord) -> pd.DataFrame:
@@ -139,3 +140,26 @@ def _measured(cfg: PilotConfig, labelled: pd.DataFrame, version: ModelVersionRec
         "performance_all": {k: v for k, v in result["overall"].items() if k != "n"},
         "segment_performance": segment_perf,
     }
+
+
+def validation_segments(store: Store, version: ModelVersionRecord, metric: str) -> dict[str, float]:
+    """The version's own validation ``metric`` per segment, keyed ``"col=value"`` as monitoring keys them.
+
+    These are the segment references of the triggers: a segment already degraded when the
+    first window is read is then measured against what the model scored there at training
+    time, not against its already degraded self. Segments the validation split held too few
+    rows of (``evaluation.segment_min_rows``) are absent; their reference comes from the
+    first labelled window.
+    """
+    if version.run_id is None:
+        return {}
+    try:
+        rows = store.get_run(version.run_id).tags.get("segments") or []
+    except NotFound:
+        return {}
+    out: dict[str, float] = {}
+    for row in rows:
+        value = row.get(metric) if isinstance(row, dict) else None
+        if value is not None and np.isfinite(value):
+            out[f"{row['segment']}={row['value']}"] = float(value)
+    return out

@@ -12,7 +12,8 @@ The triggers (``triggers.*`` in pilot.yaml; each has threshold, min_samples, coo
   scheduled firing (a tick refused by the budget is skipped, not made up later);
 - ``performance_drop``: labelled primary metric this far below the *reference* (below
   for accuracy, above for rmse);
-- ``segment_performance_drop``: the same, per segment, against each segment's reference;
+- ``segment_performance_drop``: the same, per segment, against each segment's reference (the
+  champion's validation metric in that segment, given to :func:`reset_reference`);
 - ``estimated_performance_drop``: the label-free estimate this far below its baseline, only
   while labelled performance is unavailable;
 - ``feature_drift`` (share of drifted features) and ``prediction_drift`` (score drift
