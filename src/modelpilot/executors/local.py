@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from modelpilot.executors.base import Executor
@@ -14,15 +13,20 @@ T = TypeVar("T")
 
 
 class LocalExecutor:
-    """A process pool started lazily on first use, with the ``spawn`` start method.
+    """A pool of fresh worker processes, started lazily on first use.
 
-    ``spawn`` rather than ``fork`` because the caller may hold threads (a web server, a
-    log writer, SQLite connections) that must not be duplicated into a child.
+    The workers are started from scratch (loky's ``loky`` context, a ``spawn`` that does not
+    run the caller's main module), not forked: the caller may hold threads (a web server, a
+    log writer, SQLite connections) that must not be duplicated into a child. Because a
+    worker never re-imports ``__main__``, a plain script that calls ``Pilot.train()`` at
+    module level works without an ``if __name__ == "__main__":`` guard; with the standard
+    library's ``spawn`` or ``forkserver`` every worker would re-run that script and the
+    pool would break.
     """
 
     def __init__(self, *, workers: int = 2) -> None:
         self._workers = max(1, workers)
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: Any = None
         self._lock = threading.Lock()
 
     @property
@@ -32,15 +36,18 @@ class LocalExecutor:
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         with self._lock:
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(
-                    max_workers=self._workers, mp_context=multiprocessing.get_context("spawn")
-                )
-            return self._pool.submit(fn, *args, **kwargs)
+                from loky import ProcessPoolExecutor
+                from loky.backend.context import get_context
+
+                self._pool = ProcessPoolExecutor(max_workers=self._workers, context=get_context("loky"))
+            future: Future[T] = self._pool.submit(fn, *args, **kwargs)
+            return future
 
     def shutdown(self, wait: bool = True) -> None:
         with self._lock:
             if self._pool is not None:
-                self._pool.shutdown(wait=wait, cancel_futures=not wait)
+                # not waiting means the jobs are abandoned: their workers are killed
+                self._pool.shutdown(wait=wait, kill_workers=not wait)
                 self._pool = None
 
     def __enter__(self) -> LocalExecutor:
