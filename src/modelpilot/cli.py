@@ -282,8 +282,42 @@ def backtest(
     print_summary(console, result)
 
 
+def _click_exceptions() -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]]:
+    """(ClickException, Exit) classes of click and of the copy of click Typer may bundle.
+
+    Typer 0.2x raises its own bundled click's exceptions, older ones raise click's; a usage
+    error is caught whichever one the installed Typer uses.
+    """
+    errors: list[type[Exception]] = []
+    exits: list[type[Exception]] = [typer.Exit]
+    for module in ("click.exceptions", "typer._click.exceptions"):
+        try:
+            mod = __import__(module, fromlist=["ClickException"])
+        except ImportError:
+            continue
+        errors.append(mod.ClickException)
+        if hasattr(mod, "Exit"):
+            exits.append(mod.Exit)
+    return tuple(errors), tuple(exits)
+
+
+def _show_usage_error(exc: Any) -> int:
+    """One line saying what was wrong, one with the usage and where help is; the exit code."""
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError":  # `modelpilot` alone: the help is the answer
+        exc.show()
+        return int(exc.exit_code)
+    err_console.print("[bold red]error:[/]", escape(exc.format_message()), highlight=False, soft_wrap=True)
+    if ctx is not None:
+        usage = " ".join(ctx.get_usage().split())
+        err_console.print(f"{escape(usage)}  (try '{escape(ctx.command_path)} --help')", highlight=False, soft_wrap=True)
+    return int(getattr(exc, "exit_code", 1))
+
+
 def main() -> None:
-    """Entry point: run the app, turning user errors into one line and exit code 1."""
+    """Entry point: run the app; user errors print one line (exit 1), usage errors a line and
+    the usage (exit 2), never a traceback unless ``--debug``."""
+    click_errors, click_exits = _click_exceptions()
     try:
         app(standalone_mode=False)
     except ModelpilotError as exc:
@@ -291,18 +325,13 @@ def main() -> None:
             err_console.print_exception()
         err_console.print("[bold red]error:[/]", escape(str(exc)), highlight=False)
         sys.exit(1)
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         err_console.print("aborted")
         sys.exit(130)
-    except Exception as exc:  # click's usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        raise
+    except click_exits as exc:
+        sys.exit(int(getattr(exc, "exit_code", 0)))
+    except click_errors as exc:
+        sys.exit(_show_usage_error(exc))
 
 
 if __name__ == "__main__":
