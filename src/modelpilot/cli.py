@@ -7,6 +7,7 @@ shows it) and exits 1; ``--json`` prints the dict the tables are drawn from.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -64,6 +65,36 @@ def print_json(obj: Any) -> None:
 
 
 @contextmanager
+def json_stdout(enabled: bool = True) -> Iterator[None]:
+    """While a ``--json`` command works, stdout is stderr: the JSON is all stdout ever gets.
+
+    The switch is made on file descriptor 1, so it also catches what no logging setting
+    reaches: a library's ``print``, a C extension's ``printf`` and the worker processes
+    started meanwhile (they inherit the descriptor).
+    """
+    if not enabled:
+        yield
+        return
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # stdout is not a file (captured in-process)
+        from contextlib import redirect_stdout
+
+        with redirect_stdout(sys.stderr):
+            yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    os.dup2(sys.stderr.fileno(), fd)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
+@contextmanager
 def progress_bars(enabled: bool = True) -> Iterator[Callable[[str, int, int | None], None]]:
     """A ``progress(stage, done, total)`` callback drawing one Rich bar per stage."""
     if not enabled:
@@ -115,7 +146,7 @@ def train(
     """Validate the data, tune, fit, evaluate, profile and register a model version."""
     from modelpilot import _report
 
-    with _pilot(config) as pilot, progress_bars(enabled=not as_json) as progress:
+    with json_stdout(as_json), _pilot(config) as pilot, progress_bars(enabled=not as_json) as progress:
         result = pilot.train(progress=progress, tune=False if no_tune else None)
     if as_json:
         print_json(result.to_dict())
@@ -156,7 +187,7 @@ def predict(
     as_json: JsonOpt = False,
 ) -> None:
     """Score a batch file with the champion, logging every row like the server does."""
-    with _pilot(config) as pilot:
+    with json_stdout(as_json), _pilot(config) as pilot:
         result = pilot.predict(input, output)
     if as_json:
         print_json(result)
@@ -182,7 +213,8 @@ def controller(
     with _pilot(config) as pilot:
         ctl = pilot.controller()
         if once:
-            result = ctl.tick().to_dict()
+            with json_stdout(as_json):
+                result = ctl.tick().to_dict()
             print_json(result) if as_json else _report.print_tick(console, result)
             return
         stop = threading.Event()
@@ -203,7 +235,8 @@ def demo(
     from modelpilot.demo import run_demo
 
     if as_json:
-        result = run_demo(folder, rollout=rollout)
+        with json_stdout():
+            result = run_demo(folder, rollout=rollout)
         print_json(result)
         return
     console.print("[bold]modelpilot demo[/]: a churn model, live traffic, a concept drift in one region first\n")
@@ -264,7 +297,7 @@ def backtest(
     base = PilotConfig.load(config) if config is not None else None
     cfg = make_config(base, target=target, time_col=time_col, metric=metric, seed=seed, scenario=scenario is not None)
     frame = load_path(data) if data is not None else None
-    with Pilot(cfg) as pilot:
+    with json_stdout(json_out is not None and str(json_out) == "-"), Pilot(cfg) as pilot:
         if json_out is None or str(json_out) != "-":
             err_console.print(f"backtest: replaying under {', '.join(policy or ['never', 'dynamic'])} ...")
         result = pilot.backtest(frame, scenario=scenario, rows=rows, policies=policy, batch=batch,

@@ -65,6 +65,15 @@ DEFAULT_SPACES: dict[str, dict[str, dict[str, Any]]] = {
     "lightgbm.LGBMRegressor": _LGBM_SPACE,
 }
 
+# what makes a library's estimators quiet: without it LightGBM prints dozens of
+# "[LightGBM] [Info]" lines per fit (and XGBoost/CatBoost their own), which drown the
+# progress bars and would break `--json`. A value the user sets in model.params wins.
+QUIET_PARAMS: dict[str, dict[str, Any]] = {
+    "lightgbm": {"verbosity": -1},
+    "xgboost": {"verbosity": 0},
+    "catboost": {"verbose": False},
+}
+
 # modules whose estimators split on thresholds, so ordinal codes are as good as one-hot
 _TREE_MODULES = ("sklearn.ensemble", "sklearn.tree", "lightgbm", "xgboost", "catboost")
 
@@ -145,17 +154,36 @@ def make_estimator(path: str | None, task: str, params: dict[str, Any], seed: in
         kwargs = dict(params)
         if "random_state" in accepted and "random_state" not in kwargs:
             kwargs["random_state"] = seed
-        unknown = sorted(set(kwargs) - set(accepted))
-        if unknown:
-            raise ConfigError(
-                f"model.params / tuning.space: {estimator_path(path, task)} has no parameter "
-                f"{', '.join(map(repr, unknown))}; valid ones: {', '.join(sorted(accepted))}"
-            )
-        return est.set_params(**kwargs)
+        _refuse_unknown(path, task, kwargs, accepted, "model.params / tuning.space")
+        est.set_params(**kwargs)
+        quiet = QUIET_PARAMS.get(type(est).__module__.split(".")[0], {})
+        quiet = {k: v for k, v in quiet.items() if k not in kwargs}
+        return est.set_params(**quiet) if quiet else est
     except ConfigError:
         raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"model.params: cannot build {estimator_path(path, task)}: {exc}") from None
+
+
+def _refuse_unknown(path: str | None, task: str, names: Any, accepted: Any, setting: str) -> None:
+    unknown = sorted(set(names) - set(accepted))
+    if not unknown:
+        return
+    close = difflib.get_close_matches(unknown[0], list(accepted), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ConfigError(
+        f"{setting}: {estimator_path(path, task)} has no parameter "
+        f"{', '.join(map(repr, unknown))}{hint} (valid ones: {', '.join(sorted(accepted))})"
+    )
+
+
+def check_param_names(path: str | None, task: str, names: Any, setting: str) -> None:
+    """Refuse parameter names the estimator does not take, naming the closest valid one.
+
+    Raises:
+        ConfigError: a name is not a parameter of the estimator.
+    """
+    _refuse_unknown(path, task, names, resolve_estimator(path, task)().get_params(deep=False), setting)
 
 
 def default_space(path: str | None, task: str) -> dict[str, ParamSpec] | None:
