@@ -8,7 +8,8 @@ from modelpilot.errors import ConfigError
 
 EXAMPLE_CONFIG = """\
 # modelpilot configuration. Every key is optional except model.name and model.target;
-# the defaults are listed in src/modelpilot/config.py and docs/configuration.md.
+# a key left out takes its default (all of them: docs/configuration.md in the modelpilot
+# documentation). A misspelt key is an error naming the closest valid one.
 
 model:
   name: churn                    # registry name; the HTTP path is /v1/models/churn
@@ -47,7 +48,7 @@ tuning:
 
 evaluation:
   metric: accuracy               # accuracy | roc_auc | f1 | log_loss | rmse | mae | r2
-  overfit_max_gap: 0.08          # train - validation above this is flagged
+  overfit_max_gap: 0.1           # train - validation above this is flagged (the default)
 
 gates:
   min_metrics: {accuracy: 0.7}   # a version below this is never promoted

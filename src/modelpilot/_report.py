@@ -35,16 +35,26 @@ def print_train_result(console: Console, r: dict[str, Any]) -> None:
     )
     for reason in gate.get("reasons") or []:
         console.print(f"  • {reason}")
+    if not r.get("aliases") and gate.get("passed"):
+        console.print(
+            f"  v{r['version']} is registered but does not serve: an earlier version is champion. "
+            f"[bold]modelpilot promote {r['version']}[/] makes it the champion "
+            "(the controller promotes retrains that beat the champion by itself).", highlight=False,
+        )
     console.print(_metrics_table("Metrics", {"train": r["train_metrics"], "validation": r["metrics"]}))
     over = r.get("overfitting") or {}
     if over:
         flag = "[red]overfitting[/]" if over.get("flagged") else "ok"
+        if over.get("flagged") and gate.get("passed"):
+            flag += " (a warning, not a gate: set gates.max_overfit_gap to block such versions)"
         if over.get("relative"):  # error metrics: a share of the validation error
             gap, bound = over.get("gap"), over.get("bound")
             pct = f"{100 * gap:.1f} % of the validation {over.get('metric')}" if gap is not None else "-"
-            console.print(f"train–validation gap {pct} (bound {_fmt(None if bound is None else 100 * bound)} %): {flag}")
+            console.print(f"train–validation gap {pct} (bound {_fmt(None if bound is None else 100 * bound)} %): {flag}",
+                          highlight=False)
         else:
-            console.print(f"train–validation gap {_fmt(over.get('gap'))} (bound {_fmt(over.get('bound'))}): {flag}")
+            console.print(f"train–validation gap {_fmt(over.get('gap'))} (bound {_fmt(over.get('bound'))}): {flag}",
+                          highlight=False)
 
     if r.get("segments"):
         seg = Table(title="Segments (validation)", title_justify="left")

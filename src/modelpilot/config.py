@@ -245,6 +245,23 @@ class GatesConfig(_Section):
     # full reversal of the concept explains (forged feedback; see policy/guards.py)
     label_guard: bool = True
 
+    @field_validator("min_metrics")
+    @classmethod
+    def _known_metrics(cls, value: dict[str, float]) -> dict[str, float]:
+        # checked when the file is read: a misspelt metric would otherwise surface only
+        # when the first model reaches the gate, after a whole training run
+        from modelpilot.metrics import METRIC_DIRECTIONS
+
+        for name in value:
+            if name not in METRIC_DIRECTIONS:
+                close = difflib.get_close_matches(name, list(METRIC_DIRECTIONS), n=1)
+                hint = f"did you mean '{close[0]}'? " if close else ""
+                raise ValueError(
+                    f"unknown metric {name!r} under gates.min_metrics; {hint}"
+                    f"known metrics: {', '.join(sorted(METRIC_DIRECTIONS))}"
+                )
+        return value
+
 
 class CostsConfig(_Section):
     compute_per_hour: float = Field(0.10, ge=0)

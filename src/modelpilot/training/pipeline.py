@@ -33,7 +33,12 @@ from modelpilot.metrics import overfit_gap
 from modelpilot.policy.gates import threshold_gate
 from modelpilot.store import Store
 from modelpilot.training import tune as tuning
-from modelpilot.training.estimators import default_space, estimator_path, make_estimator
+from modelpilot.training.estimators import (
+    check_param_names,
+    default_space,
+    estimator_path,
+    make_estimator,
+)
 from modelpilot.training.evaluate import (
     METRICS,
     compute_metrics,
@@ -79,12 +84,17 @@ def _source_bytes(cfg: PilotConfig) -> int:
 def primary_metric(cfg: PilotConfig, task: str) -> str:
     """``evaluation.metric`` if it suits ``task``, else the task's default.
 
+    Checked before any work: ``tuning.metric`` and the ``gates.min_metrics`` keys must be
+    metrics of ``task`` too.
+
     Raises:
-        ConfigError: the configured metric belongs to the other task.
+        ConfigError: a configured metric belongs to the other task.
     """
     metric = cfg.evaluation.metric or ("rmse" if task == "regression" else "accuracy")
     tuning_metric = cfg.tuning.metric or metric
-    for name, setting in ((metric, "evaluation.metric"), (tuning_metric, "tuning.metric")):
+    named = [(metric, "evaluation.metric"), (tuning_metric, "tuning.metric")]
+    named += [(name, f"gates.min_metrics.{name}") for name in sorted(cfg.gates.min_metrics)]
+    for name, setting in named:
         if name not in METRICS[task]:
             raise ConfigError(
                 f"{setting}: {name!r} is not a {task} metric; use one of {', '.join(METRICS[task])}"
@@ -239,6 +249,7 @@ def _train_run(
     best: dict[str, Any] = {}
     space = cfg.tuning.space or default_space(cfg.model.estimator, task)
     space = {k: v for k, v in (space or {}).items() if k not in params_override}
+    check_param_names(cfg.model.estimator, task, space, "tuning.space")
     do_tune = (cfg.tuning.enabled if tune is None else tune) and bool(space)
     with prof.stage("tune"):
         if do_tune:
