@@ -424,7 +424,14 @@ class CanaryConfig(_Section):
     hold_requests: int | None = Field(200, ge=1)
     hold_duration: Duration | None = None
     max_error_rate: float = Field(0.02, ge=0, le=1)
-    max_latency_p99_ms: float = Field(250.0, gt=0)
+    # latency is judged against the champion measured in the same period: the candidate's
+    # p99 may exceed the champion's by at most this factor AND this many milliseconds ...
+    max_latency_ratio: float = Field(1.5, ge=1)
+    latency_slack_ms: float = Field(20.0, ge=0)
+    # ... once each arm has this many calls in the period (a p99 of fewer is its maximum)
+    min_latency_samples: int = Field(100, ge=20)
+    # optional absolute ceiling on the candidate's p99, on the same minimum sample
+    max_latency_p99_ms: float | None = Field(None, gt=0)
     max_divergence: float = Field(0.25, ge=0)
     metric_tolerance: float = Field(0.03, ge=0)
     min_labelled: int = Field(100, ge=1)

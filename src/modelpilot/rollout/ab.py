@@ -15,7 +15,8 @@ everything else Welch's t-test (:mod:`modelpilot.rollout.stats`).
 
 Either way ``max_duration`` (controller clock) ends an inconclusive experiment with a
 rejection, and the canary's error-rate and latency limits apply to the challenger arm: a
-faulty challenger is rolled back at once.
+faulty challenger is rolled back at once. Latency is judged against the champion arm over the
+same period (:func:`modelpilot.rollout.canary.latency_check`), and every decision says how.
 """
 
 from __future__ import annotations
@@ -88,12 +89,13 @@ class ABStrategy(ProgressiveStrategy):
             else:
                 result = stats.welch_ttest(a, b, alpha=ab.alpha)
         numbers: dict[str, Any] = {"n_required": needed, "n_champion": len(a), "n_challenger": len(b),
-                                   "decide_on": ab.decide_on, **(result.to_dict() if result else {})}
+                                   "decide_on": ab.decide_on, **(result.to_dict() if result else {}),
+                                   **{k: v for k, v in health_numbers.items() if k.startswith("latency")}}
         what = "reward" if ab.decide_on == "reward" else metric
         if result is not None and result.significant(ab.alpha):
             interval = f"{100 * (1 - ab.alpha):.0f}% CI [{result.ci_low:+.4f}, {result.ci_high:+.4f}]"
             desc = (f"{result.test}: effect on {what} {result.effect:+.4f} ({interval}), p={result.p_value:.3g}, "
-                    f"n={len(a)}/{len(b)}")
+                    f"n={len(a)}/{len(b)}; {health_numbers['latency']}")
             state = state.evolve(arms=arms, extra=extra)
             if result.effect > 0:
                 return self.conclude(store, state, revision, "promoted", f"A/B: challenger better; {desc}", numbers, now)

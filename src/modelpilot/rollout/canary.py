@@ -5,7 +5,13 @@ Each step holds for ``rollout.canary.hold_requests`` challenger requests and/or
 not, the challenger's health is checked against the configured limits:
 
 * error rate — failed challenger calls (logged with role ``error``) over all its calls;
-* latency p99 — of the requests the challenger answered in this step;
+* latency — the challenger's p99 against the champion's p99 *in the same period* (the step
+  for a canary, the experiment for A/B): a breach when it is more than ``max_latency_ratio``
+  times and more than ``latency_slack_ms`` above it on significantly more than the 1 % of
+  calls a p99 allows (binomial test at :data:`LATENCY_ALPHA`), judged only once both arms have
+  ``min_latency_samples`` calls (load slows both arms alike; a p99 of 20 calls is their
+  maximum). ``max_latency_p99_ms``, when set, is an absolute ceiling on the same sample
+  (see :func:`latency_check`);
 * divergence — Jensen–Shannon distance between the challenger's prediction distribution
   in this step and the champion's during the rollout (the monitoring drift method; see
   :func:`score_divergence`);
@@ -25,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binomtest
 
 from modelpilot.metrics import format_shortfall, shortfall
 from modelpilot.rollout import state as st
@@ -32,8 +39,10 @@ from modelpilot.rollout.base import RolloutDecision
 from modelpilot.rollout.progressive import ProgressiveStrategy, arm_numbers, wall_now
 from modelpilot.store import Store
 
-# fewer calls than this say nothing about an error rate, a p99 or a distribution
+# fewer calls than this say nothing about an error rate or a distribution
 MIN_HEALTH_ROWS = 20
+# level of the test "more than 1 % of the challenger's calls are over the latency limit"
+LATENCY_ALPHA = 0.01
 
 
 def split_arms(rows: pd.DataFrame, state: st.RolloutState) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -47,11 +56,63 @@ def split_arms(rows: pd.DataFrame, state: st.RolloutState) -> tuple[pd.DataFrame
     return champ, chal, errors
 
 
+def _p99(rows: pd.DataFrame) -> float:
+    return float(np.percentile(rows["latency_ms"].to_numpy(dtype=np.float64), 99))
+
+
+def latency_check(cc: Any, champ: pd.DataFrame, chal: pd.DataFrame) -> tuple[str | None, dict[str, Any]]:
+    """Judge the challenger's latency against the champion's, both measured in the same period.
+
+    Args:
+        cc: the ``rollout.canary`` settings.
+        champ: the champion's answered calls in the period.
+        chal: the challenger's answered calls in the same period.
+
+    Returns:
+        ``(breach or None, numbers)``; ``numbers["latency"]`` is the sentence the events show,
+        whether judged or not.
+    """
+    n_champ, n_chal = len(champ), len(chal)
+    numbers: dict[str, Any] = {"latency_n_champion": n_champ, "latency_n_challenger": n_chal}
+    if n_chal < cc.min_latency_samples or n_champ < cc.min_latency_samples:
+        numbers["latency"] = (
+            f"latency not judged yet: {n_chal} challenger / {n_champ} champion calls in the period, "
+            f"{cc.min_latency_samples} each needed (rollout.canary.min_latency_samples)"
+        )
+        return None, numbers
+    ours, theirs = _p99(chal), _p99(champ)
+    limit = max(theirs * cc.max_latency_ratio, theirs + cc.latency_slack_ms)
+    # a p99 is exceeded by 1 % of calls by definition: a few slow calls (a GC pause, a busy
+    # core) are noise; the challenger is slow when significantly more than 1 % of its calls
+    # exceed the limit (one-sided binomial test)
+    over = int((chal["latency_ms"].to_numpy(dtype=np.float64) > limit).sum())
+    p_value = float(binomtest(over, n_chal, 0.01, alternative="greater").pvalue) if over else 1.0
+    numbers.update(latency_p99_ms=ours, champion_latency_p99_ms=theirs, latency_limit_ms=limit,
+                   latency_ratio=ours / theirs if theirs > 0 else None, latency_over_limit=over,
+                   latency_p_value=p_value)
+    same = (f"latency p99 {ours:.0f} ms vs the champion's {theirs:.0f} ms in the same period "
+            f"({n_chal}/{n_champ} calls)")
+    numbers["latency"] = same
+    breach = None
+    if ours > limit and p_value < LATENCY_ALPHA:
+        breach = (f"{same}: more than {cc.max_latency_ratio:g}x and {cc.latency_slack_ms:g} ms above it "
+                  f"on {over} calls (p={p_value:.2g} against the 1 % a p99 allows; "
+                  "rollout.canary.max_latency_ratio, latency_slack_ms)")
+    elif cc.max_latency_p99_ms is not None and ours > cc.max_latency_p99_ms:
+        breach = f"{same}: above the hard limit {cc.max_latency_p99_ms:.0f} ms (rollout.canary.max_latency_p99_ms)"
+    return breach, numbers
+
+
 def health(
     cfg: Any, state: st.RolloutState, step_chal: pd.DataFrame, step_errors: pd.DataFrame,
     champ_all: pd.DataFrame, chal_all: pd.DataFrame, task: str, metric: str, *, divergence: bool = True,
+    step_champ: pd.DataFrame | None = None,
 ) -> tuple[list[str], dict[str, Any]]:
-    """The breached limits (empty = healthy) and the numbers measured."""
+    """The breached limits (empty = healthy) and the numbers measured.
+
+    ``step_champ`` is the champion's calls in the same period as ``step_chal`` (default
+    ``champ_all``), the baseline of the latency check.
+    """
     cc = cfg.rollout.canary
     breaches: list[str] = []
     numbers: dict[str, Any] = {}
@@ -61,11 +122,10 @@ def health(
         numbers["error_rate"] = rate
         if rate > cc.max_error_rate:
             breaches.append(f"error rate {rate:.1%} > {cc.max_error_rate:.1%} ({len(step_errors)} of {calls} calls failed)")
-    if len(step_chal) >= MIN_HEALTH_ROWS:
-        p99 = float(np.percentile(step_chal["latency_ms"].to_numpy(dtype=np.float64), 99))
-        numbers["latency_p99_ms"] = p99
-        if p99 > cc.max_latency_p99_ms:
-            breaches.append(f"latency p99 {p99:.0f} ms > {cc.max_latency_p99_ms:.0f} ms")
+    slow, latency = latency_check(cc, champ_all if step_champ is None else step_champ, step_chal)
+    numbers.update(latency)
+    if slow:
+        breaches.append(slow)
     if divergence and len(step_chal) >= MIN_HEALTH_ROWS and len(champ_all) >= MIN_HEALTH_ROWS:
         div = score_divergence(champ_all, step_chal, task)
         if div is not None:
@@ -128,8 +188,9 @@ class CanaryStrategy(ProgressiveStrategy):
         champ_all, chal_all, _ = split_arms(rows, state)
         step_since = pd.Timestamp(state.step_log_since or state.log_since)
         recent = rows[rows["ts"] >= step_since] if len(rows) else rows
-        _, step_chal, step_errors = split_arms(recent, state)
-        breaches, numbers = health(cfg, state, step_chal, step_errors, champ_all, chal_all, version.task, metric)
+        step_champ, step_chal, step_errors = split_arms(recent, state)
+        breaches, numbers = health(cfg, state, step_chal, step_errors, champ_all, chal_all, version.task, metric,
+                                   step_champ=step_champ)
         share = state.share
         numbers.update(step=state.step + 1, share=share, step_requests=len(step_chal) + len(step_errors))
         arms = {"champion": arm_numbers(champ_all, version.task, metric),
@@ -149,7 +210,7 @@ class CanaryStrategy(ProgressiveStrategy):
         store.add_event(
             "canary_step", model=state.model, subject=f"v{state.candidate}", actor="controller",
             reason=f"step {state.step + 1}/{len(cc.steps)} at {share:.0%} healthy after "
-            f"{numbers['step_requests']} requests", numbers=numbers,
+            f"{numbers['step_requests']} requests; {numbers['latency']}", numbers=numbers,
         )
         history = [*state.history, numbers]
         if state.step + 1 >= len(cc.steps):
