@@ -270,6 +270,8 @@ def backtest(
     data: Annotated[Path | None, typer.Option("--data", help="Labelled history (Parquet or CSV).")] = None,
     target: Annotated[str | None, typer.Option("--target", help="Target column (default model.target).")] = None,
     time_col: Annotated[str | None, typer.Option("--time-col", help="Time column the rows are replayed by.")] = None,
+    time_unit: Annotated[str | None, typer.Option("--time-unit", help="A numeric time column holds epoch s, ms, us "
+                                                 "or ns (default: ordinal, one step per unit).")] = None,
     config: Annotated[Path | None, typer.Option("-c", "--config", help="pilot.yaml (optional).")] = None,
     policy: Annotated[list[str] | None, typer.Option("--policy", help="never, fixed:every=N, dynamic, "
                                                     "at:batches=I,J or a name from 'policies:'; repeat it.")] = None,
@@ -295,7 +297,8 @@ def backtest(
     if (data is None) == (scenario is None) and not (data is None and config is not None):
         raise ConfigError("give either --data FILE or --scenario NAME (or -c pilot.yaml with data.source)")
     base = PilotConfig.load(config) if config is not None else None
-    cfg = make_config(base, target=target, time_col=time_col, metric=metric, seed=seed, scenario=scenario is not None)
+    cfg = make_config(base, target=target, time_col=time_col, time_unit=time_unit, metric=metric, seed=seed,
+                      scenario=scenario is not None)
     frame = load_path(data) if data is not None else None
     with json_stdout(json_out is not None and str(json_out) == "-"), Pilot(cfg) as pilot:
         if json_out is None or str(json_out) != "-":

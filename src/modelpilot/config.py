@@ -161,6 +161,10 @@ class DataConfig(_Section):
     # expected schema: column -> type; type mismatches are a validation check
     schema_: dict[str, ColumnType] = Field(default_factory=dict, alias="schema")
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    # how a numeric model.time_column is read: "ordinal" = an ordinal clock (one step per
+    # unit, a second of the loop's clock per step); "s", "ms", "us", "ns" = epoch values.
+    # A column of dates is used as it is (an epoch unit on it is an error).
+    time_unit: Literal["ordinal", "s", "ms", "us", "ns"] = "ordinal"
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

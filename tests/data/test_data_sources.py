@@ -86,7 +86,8 @@ def test_empty_dataset_and_no_source(tmp_path: Path) -> None:
 
 def test_unparseable_time_column(tmp_path: Path) -> None:
     (tmp_path / "d.csv").write_text("ts,x,y\n2026-01-01,1,0\nyesterday,2,1\n")
-    with pytest.raises(DataError, match=r"column 'ts' should hold dates but 1 values do not parse \(e\.g\. 'yesterday'\)"):
+    with pytest.raises(DataError, match=r"time column 'ts' is neither numeric nor dates: 1 values do not parse "
+                                        r"\(e\.g\. 'yesterday'\); fix the data, or set model\.time_column"):
         load_source(_cfg(tmp_path, source="d.csv"))
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 from modelpilot.backtest.policies import PolicySpec
 from modelpilot.backtest.replay import AFTER_RETRAIN, replay_policy
 from modelpilot.config import PilotConfig
+from modelpilot.data.timecol import Clock, TimeColumnError, read_time_column
 from modelpilot.errors import DataError
 from modelpilot.executors import Executor
 from modelpilot.metrics import higher_is_better
@@ -43,11 +44,13 @@ class BacktestResult:
     skipped_missing_target: int = 0
     warnings: list[str] = field(default_factory=list)
     scenario: dict[str, Any] | None = None
+    clock: dict[str, Any] | None = None  # how the time column was read (Clock.to_dict)
 
     def to_dict(self) -> dict[str, Any]:
         out = {"metric": self.metric, "batches": self.batches, "policies": self.policies,
                "batch_size": self.batch_size, "label_delay": self.label_delay, "initial_rows": self.initial_rows,
-               "rows": self.rows, "skipped_missing_target": self.skipped_missing_target, "warnings": self.warnings}
+               "rows": self.rows, "skipped_missing_target": self.skipped_missing_target, "warnings": self.warnings,
+               "clock": self.clock}
         if self.scenario is not None:
             out["scenario"] = self.scenario
         return out
@@ -60,15 +63,21 @@ class BacktestResult:
         raise KeyError(name)
 
 
-def prepare_history(frame: pd.DataFrame, cfg: PilotConfig) -> tuple[pd.DataFrame, PilotConfig, list[str], int]:
-    """Sort by time, drop rows without a target, make the time column tz-aware UTC.
+def prepare_history(frame: pd.DataFrame, cfg: PilotConfig) -> tuple[pd.DataFrame, PilotConfig, Clock, list[str], int]:
+    """Read the time column onto the clock, sort by it, drop rows without a target.
+
+    The time column is read by :func:`modelpilot.data.timecol.read_time_column` with
+    ``data.time_unit`` (``--time-unit``): dates as they are, numbers as an ordinal clock
+    unless an epoch unit is given. Rows sharing a time keep their file order.
 
     Returns:
-        ``(frame, cfg, warnings, skipped)``: ``cfg`` names the time column (one is made,
-        a minute per row, when the data has none).
+        ``(frame, cfg, clock, warnings, skipped)``: ``cfg`` names the time column (one is
+        made, a minute per row, when the data has none) and its ``data.time_unit`` is reset,
+        as the column now holds tz-aware UTC timestamps; ``clock`` says how it was read.
 
     Raises:
-        DataError: the target or time column is missing, or no row has a target.
+        DataError: the target or time column is missing, no row has a target, or the time
+            column cannot order the rows (see :class:`~modelpilot.data.timecol.TimeColumnError`).
     """
     target, time_col = cfg.model.target, cfg.model.time_column
     warnings: list[str] = []
@@ -78,17 +87,27 @@ def prepare_history(frame: pd.DataFrame, cfg: PilotConfig) -> tuple[pd.DataFrame
         raise DataError(f"the data has no time column {time_col!r}: pass --time-col with one of {', '.join(map(str, frame.columns))}")
     frame = frame.copy()
     if time_col is None:
+        if cfg.data.time_unit != "ordinal":
+            raise TimeColumnError(f"--time-unit {cfg.data.time_unit} needs a time column to apply to: pass --time-col")
         time_col = SYNTH_TIME if SYNTH_TIME not in frame.columns else "_backtest_ts"
         frame[time_col] = pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(np.arange(len(frame)), unit="min")
         cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"time_column": time_col})})
+        clock = Clock(time_col, "generated", first=0, last=len(frame) - 1)
         warnings.append(f"no --time-col: rows are replayed in file order, one simulated minute apart (column {time_col!r})")
-    times = pd.to_datetime(frame[time_col], errors="coerce", utc=True)
-    if times.isna().any():
-        raise DataError(f"{int(times.isna().sum())} values of the time column {time_col!r} are not timestamps: fix or drop them")
-    frame[time_col] = times
-    if not times.is_monotonic_increasing:
-        frame = frame.sort_values(time_col, kind="stable").reset_index(drop=True)
-        warnings.append(f"the rows were not in time order: sorted by {time_col!r} before replaying")
+    else:
+        times, clock = read_time_column(frame[time_col], time_col, cfg.data.time_unit, fix="--time-unit")
+        warnings.extend(clock.notes)
+        if len(frame) > 1 and times.iloc[0] == times.iloc[-1] and times.nunique() == 1:
+            raise TimeColumnError(
+                f"every row of the time column {time_col!r} holds the same time, so it cannot order a replay: "
+                "pass --time-col with a column that changes, or leave it out to replay in file order"
+            )
+        frame[time_col] = times
+        if not times.is_monotonic_increasing:
+            frame = frame.sort_values(time_col, kind="stable").reset_index(drop=True)
+            warnings.append(f"the rows were not in time order: sorted by {time_col!r} before replaying "
+                            "(rows sharing a time keep their file order)")
+    cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"time_unit": "ordinal"})})
     missing = frame[target].isna()
     skipped = int(missing.sum())
     if skipped:
@@ -104,7 +123,7 @@ def prepare_history(frame: pd.DataFrame, cfg: PilotConfig) -> tuple[pd.DataFrame
 
         task = resolve_features(frame, cfg).task
         cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"task": task})})
-    return frame, cfg, warnings, skipped
+    return frame, cfg, clock, warnings, skipped
 
 
 def run_backtest(
@@ -136,7 +155,7 @@ def run_backtest(
     """
     if batch < 1 or label_delay < 0:
         raise DataError("--batch must be at least 1 and --label-delay at least 0")
-    frame, cfg, warnings, skipped = prepare_history(frame, cfg)
+    frame, cfg, clock, warnings, skipped = prepare_history(frame, cfg)
     n = len(frame)
     if initial is None and 2 * batch > n:
         raise DataError(
@@ -155,6 +174,13 @@ def run_backtest(
     n_batches = (n - initial) // batch
     if (n - initial) % batch:
         warnings.append(f"the last {(n - initial) % batch} rows do not fill a batch and are not replayed")
+    stalled = _stalled_ticks(frame[cfg.model.time_column], initial, batch, n_batches)
+    if stalled:
+        warnings.append(
+            f"{stalled} of {n_batches} batches end at the same time as the batch before (many rows share a time in "
+            f"{cfg.model.time_column!r}): the clock stands still across them, so time-based waits such as cooldowns "
+            "do not pass there; rows sharing a time are replayed in file order"
+        )
     opts = {"batch": batch, "initial": initial, "label_delay": label_delay}
     if executor is None:
         raw = [replay_policy(cfg, spec, frame, opts) for spec in policies]
@@ -169,7 +195,13 @@ def run_backtest(
                                                   if 0 <= p - initial < n_batches * batch]}
     return BacktestResult(metric=metric, batches=n_batches, policies=_compare(raw, cfg), batch_size=batch,
                           label_delay=label_delay, initial_rows=initial, rows=n, skipped_missing_target=skipped,
-                          warnings=warnings, scenario=scenario)
+                          warnings=warnings, scenario=scenario, clock=clock.to_dict())
+
+
+def _stalled_ticks(times: pd.Series, initial: int, batch: int, n_batches: int) -> int:
+    """How many ticks (one per batch, at the batch's last time) find the clock where it was."""
+    ends = times.to_numpy()[initial + batch - 1 : initial + n_batches * batch : batch]
+    return int((ends[1:] == ends[:-1]).sum())
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -210,6 +242,7 @@ def make_config(
     *,
     target: str | None = None,
     time_col: str | None = None,
+    time_unit: str | None = None,
     metric: str | None = None,
     seed: int | None = None,
     scenario: bool = False,
@@ -221,10 +254,17 @@ def make_config(
     metric is accuracy or RMSE by task. A scenario fixes target ``y``, time ``ts`` and the
     ``segment`` column.
 
+    ``time_unit`` is ``--time-unit``: how a numeric time column is read (``ordinal``, or an
+    epoch unit ``s``, ``ms``, ``us``, ``ns``; see :mod:`modelpilot.data.timecol`).
+
     Raises:
-        ConfigError: no target anywhere, or a bad ``--metric``.
+        ConfigError: no target anywhere, a bad ``--metric`` or ``--time-unit``.
     """
+    from modelpilot.data.timecol import TIME_UNITS
     from modelpilot.errors import ConfigError
+
+    if time_unit is not None and time_unit not in TIME_UNITS:
+        raise ConfigError(f"--time-unit {time_unit!r} is not one of {', '.join(TIME_UNITS)}")
 
     raw: dict[str, Any] = cfg.model_dump(mode="json", by_alias=True, exclude={"base_dir"}) if cfg else {}
     model = dict(raw.get("model") or {"name": "backtest"})
@@ -242,6 +282,8 @@ def make_config(
     raw["model"] = model
     if metric:
         raw["evaluation"] = {**raw.get("evaluation", {}), "metric": metric}
+    if time_unit:
+        raw["data"] = {**raw.get("data", {}), "time_unit": time_unit}
     return PilotConfig.from_dict(raw, base_dir=cfg.base_dir if cfg else None, source="backtest config")
 
 

@@ -90,6 +90,8 @@ def render_report(result: dict[str, Any]) -> str:
            f"labels arrive {result['label_delay']} batch(es) late")
     if scen:
         sub += f" — scenario {html.escape(str(scen.get('name')))}: {html.escape(str(scen.get('description', '')))}"
+    if result.get("clock"):
+        sub += f"<br>{html.escape(result['clock']['description'])}"
     chart1 = metric_chart(result).to_html(full_html=False, include_plotlyjs=True, div_id="metric-chart")
     chart2 = cost_chart(result).to_html(full_html=False, include_plotlyjs=False, div_id="cost-chart")
     return (
@@ -117,7 +119,8 @@ def print_summary(console: Any, result: dict[str, Any]) -> None:
     title = f"backtest: {result['batches']} batches of {result['batch_size']} rows, {result['metric']}"
     if scen:
         title += f" — scenario {scen.get('name')} (drifts at batches {scen.get('drift_batches')})"
-    table = Table(title=title)
+    clock = result.get("clock")
+    table = Table(title=title, caption=clock["description"] if clock else None)
     for col in ("policy", "mean", "retrains", "at batches", "train CPU s", "cost", "ROI vs never"):
         table.add_column(col, justify="left" if col == "policy" else "right")
     for p in result["policies"]:

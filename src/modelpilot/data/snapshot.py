@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from modelpilot.data._columns import unknown_column
-from modelpilot.errors import DataError
+from modelpilot.data.timecol import parse_dates
 
 
 @dataclass(frozen=True)
@@ -92,13 +92,8 @@ def time_range(df: pd.DataFrame, time_column: str) -> tuple[datetime | None, dat
     if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
         return None, None
     if not pd.api.types.is_datetime64_any_dtype(col):
-        parsed = pd.to_datetime(col, errors="coerce", utc=True, format="mixed")
-        if (col.notna() & parsed.isna()).any():
-            raise DataError(
-                f"time column '{time_column}' holds values that are not dates: fix the data "
-                "or model.time_column in pilot.yaml"
-            )
-        col = parsed
+        col = parse_dates(col, time_column, role="time column",
+                          fix="set model.time_column in pilot.yaml to a column of times")
     return _as_utc(col.min()), _as_utc(col.max())
 
 

@@ -29,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 
 from modelpilot.config import PilotConfig
+from modelpilot.data.timecol import parse_dates, read_time_column
 from modelpilot.errors import DataError
 
 _GLOB_CHARS = frozenset("*?[")
@@ -184,28 +185,23 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
 
 
 def _parse_datetimes(df: pd.DataFrame, cfg: PilotConfig) -> pd.DataFrame:
-    """Parse the time column and columns declared ``datetime`` when they arrived as text.
+    """Read the time column onto the loop's clock and parse ``datetime`` schema columns.
 
-    CSV has no timestamp type, so ``ts`` comes back as strings; the snapshot's time range
-    and time-based splits need real timestamps.
+    CSV has no timestamp type, so ``ts`` comes back as strings; the snapshot's time range,
+    time-based splits and the controller's history need real timestamps. A numeric time
+    column is an ordinal clock unless ``data.time_unit`` names an epoch unit (see
+    :mod:`modelpilot.data.timecol`).
     """
-    wanted = [c for c, t in cfg.data.schema_.items() if t == "datetime"]
-    if cfg.model.time_column:
-        wanted.append(cfg.model.time_column)
-    for col in dict.fromkeys(wanted):
-        if col not in df.columns or pd.api.types.is_datetime64_any_dtype(df[col]):
+    time_col = cfg.model.time_column
+    if time_col and time_col in df.columns:
+        df[time_col] = read_time_column(df[time_col], time_col, cfg.data.time_unit, allow_missing=True,
+                                        fix="data.time_unit")[0]
+    for col, kind in cfg.data.schema_.items():
+        if kind != "datetime" or col == time_col or col not in df.columns:
             continue
         if pd.api.types.is_numeric_dtype(df[col]):
-            continue  # epoch numbers or a step counter: ordered already, leave them be
-        parsed = pd.to_datetime(df[col], errors="coerce", utc=True, format="mixed")
-        bad = df[col].notna() & parsed.isna()
-        if bad.any():
-            examples = ", ".join(repr(v) for v in df.loc[bad, col].astype(str).unique()[:5])
-            raise DataError(
-                f"column '{col}' should hold dates but {int(bad.sum())} values do not parse "
-                f"(e.g. {examples}): fix the data, or change model.time_column / data.schema"
-            )
-        df[col] = parsed
+            continue  # numbers declared datetime: the types check reports them
+        df[col] = parse_dates(df[col], col, fix=f"data.schema (it declares '{col}' datetime)")
     return df
 
 

@@ -29,6 +29,7 @@ from modelpilot.config import PilotConfig
 from modelpilot.data._columns import unknown_column
 from modelpilot.data.features import FeatureSpec
 from modelpilot.data.snapshot import row_hashes
+from modelpilot.data.timecol import unparseable_dates
 from modelpilot.errors import ValidationFailed
 
 Status = Literal["pass", "warn", "fail", "off"]
@@ -144,10 +145,7 @@ def _bad_values(s: pd.Series, declared: str) -> tuple[pd.Series, str]:
             return present & False, ""
         return present & ~s.astype(str).str.strip().str.lower().isin(_BOOL_TEXT), "are not true/false"
     if declared == "datetime":
-        if pd.api.types.is_datetime64_any_dtype(s.dtype):
-            return present & False, ""
-        parsed = pd.to_datetime(s, errors="coerce", utc=True, format="mixed")
-        return present & parsed.isna(), "do not parse as dates"
+        return unparseable_dates(s), "do not parse as dates"
     return present & False, ""  # category / string: any value can be a label
 
 
