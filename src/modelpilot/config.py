@@ -300,6 +300,10 @@ class ServingConfig(_Section):
     port: int = Field(8000, ge=0, le=65535)
     max_body_bytes: int = Field(2_000_000, ge=1024)
     max_instances: int = Field(10_000, ge=1)
+    # predict bodies larger than this run on the batch lane's threads, not the event loop
+    offload_bytes: int = Field(32_768, ge=0)
+    batch_workers: int = Field(1, ge=1)
+    batch_queue: int = Field(16, ge=0)
     log_flush_rows: int = Field(5_000, ge=1)
     log_flush_interval: Duration = 5.0
     # how often the server checks the store for moved aliases

@@ -35,6 +35,7 @@ from modelpilot.config import PilotConfig
 from modelpilot.errors import ModelNotFound, ModelpilotError, NotFound, RequestError
 from modelpilot.serving import docs
 from modelpilot.serving.cache import FaultInjector, LoadedModel, ModelCache
+from modelpilot.serving.isolation import BatchLane
 from modelpilot.serving.labels import LabelDomain
 from modelpilot.serving.limits import BodyLimitMiddleware
 from modelpilot.serving.metrics import CONTENT_TYPE_LATEST, ServingMetrics
@@ -45,7 +46,14 @@ from modelpilot.serving.predlog import (
     PredictionLogWriter,
 )
 from modelpilot.serving.routing import ShadowScorer, answer, error_batch
-from modelpilot.serving.schema import MalformedRequest, finite_or_none, loads, new_ids, parse_ids
+from modelpilot.serving.schema import (
+    MalformedRequest,
+    ParsedRequest,
+    finite_or_none,
+    loads,
+    new_ids,
+    parse_ids,
+)
 
 if TYPE_CHECKING:
     from modelpilot.artifacts import ArtifactStore
@@ -182,6 +190,7 @@ def create_app(
         finally:
             cache.stop()
             await run_in_threadpool(shadow.stop)
+            await run_in_threadpool(lane.close)
             await run_in_threadpool(writer.close)
             for reader in readers.values():
                 reader.close()
@@ -216,23 +225,13 @@ def create_app(
         return domain if rollout is None else domain.union(LabelDomain.of(rollout.challenger.record))
     authorize = _authorizer(store)
 
-    @app.post("/v1/models/{name}/predict", **docs.PREDICT)
-    @_guard
-    async def predict(name: str, request: Request) -> Response:
-        start = time.perf_counter()
-        body = await request.body()
-        if sc.require_token_for_predict:
-            await authorize(request, "viewer", "predict", name)
-        model = cache.get(name) or await model_for(name)
-        parsed = model.schema.parse(body, max_instances=sc.max_instances)
-        ids = parsed.ids if parsed.ids is not None else new_ids(parsed.n)
-        rollout = cache.rollout(name)
-        if rollout is not None and not rollout.state.shadow:
-            return await _predict_routed(name, model, rollout, parsed.columns, ids, start)
-        if PREDICT_IN_THREADPOOL:
-            out = await run_in_threadpool(cache.predict, model, parsed.columns)
-        else:
-            out = cache.predict(model, parsed.columns)
+    lane = BatchLane(sc.batch_workers, sc.batch_queue)
+    app.state.lane = lane
+
+    def answer_plain(name: str, model: LoadedModel, parsed: ParsedRequest, ids: list[str],
+                     start: float) -> bytes:
+        """Predict, serialise and log one request; runs on the loop or on a lane thread."""
+        out = cache.predict(model, parsed.columns)
         labels = out.labels if out.labels.dtype.kind == "f" else out.labels.tolist()
         payload: dict[str, Any] = {"predictions": labels, "ids": ids, "model_version": model.version}
         if out.probabilities is not None:
@@ -246,8 +245,40 @@ def create_app(
                 latency_ms=elapsed * 1000.0,
             )
         )
-        recent.add(ids)
         metrics.observe_predict(name, model.version, elapsed)
+        return content
+
+    @app.post("/v1/models/{name}/predict", **docs.PREDICT)
+    @_guard
+    async def predict(name: str, request: Request) -> Response:
+        start = time.perf_counter()
+        body = await request.body()
+        if sc.require_token_for_predict:
+            await authorize(request, "viewer", "predict", name)
+        model = cache.get(name) or await model_for(name)
+        rollout = cache.rollout(name)
+        large = len(body) > sc.offload_bytes  # a large batch: off the event loop (isolation.py)
+
+        def parse() -> tuple[ParsedRequest, list[str]]:
+            parsed = model.schema.parse(body, max_instances=sc.max_instances)
+            return parsed, parsed.ids if parsed.ids is not None else new_ids(parsed.n)
+
+        if rollout is not None and not rollout.state.shadow:
+            parsed, ids = await lane.run(parse) if large else parse()
+            return await _predict_routed(name, model, rollout, parsed.columns, ids, start)
+        if large:
+            def whole() -> tuple[ParsedRequest, list[str], bytes]:
+                parsed, ids = parse()
+                return parsed, ids, answer_plain(name, model, parsed, ids, start)
+
+            parsed, ids, content = await lane.run(whole)
+        else:
+            parsed, ids = parse()
+            if PREDICT_IN_THREADPOOL:
+                content = await run_in_threadpool(answer_plain, name, model, parsed, ids, start)
+            else:
+                content = answer_plain(name, model, parsed, ids, start)
+        recent.add(ids)
         if rollout is not None:  # shadow: a copy for the challenger, after the answer is ready
             shadow.submit(name, rollout.challenger, parsed.columns, ids)
         return Response(content, media_type=_JSON)
@@ -440,7 +471,9 @@ def _add_error_handlers(app: FastAPI, metrics: ServingMetrics, cache: ModelCache
         account(request, exc.type_name, status)
         if status >= 500 and not isinstance(exc, InternalError):
             log.error("%s on %s: %s", exc.type_name, request.url.path, exc)
-        return _json(exc.to_dict(), status)
+        response = _json(exc.to_dict(), status)
+        response.headers.update(getattr(exc, "headers", None) or {})
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
