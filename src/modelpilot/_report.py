@@ -129,7 +129,7 @@ _EVENT_STYLE = {
 def print_event(console: Console, e: dict[str, Any]) -> None:
     """One line of the timeline: time, kind, reason."""
     style = _EVENT_STYLE.get(e["kind"], "dim")
-    when = f"{e['t']:>6.1f}s" if "t" in e else e["time"][11:19]
+    when = f"{e['t']:>6.1f}s" if "t" in e else f"{e['time'][:10]} {e['time'][11:19]}"
     console.print(f"{when}  [{style}]{e['kind']:<22}[/] {e.get('reason') or ''}", highlight=False)
 
 
@@ -156,8 +156,25 @@ class Timeline:
         print_event(self.console, e)
 
 
+def tick_outcome(r: dict[str, Any]) -> list[str]:
+    """What a tick did, in words that hold after it ended: a retrain that started *and*
+    finished in this tick is reported with its gate verdict, not as 'started'."""
+    actions = list(r.get("actions") or [])
+    retrain, gate = r.get("retrain"), r.get("gate")
+    if retrain and retrain.get("version") is not None:
+        actions = [a for a in actions if a not in ("retrain started", "retrain resumed")]
+        what = f"retrained v{retrain['version']}"
+        if gate is not None:
+            verdict = "passed" if gate.get("passed") else "rejected"
+            reasons = "; ".join(gate.get("reasons") or [])
+            what += f", gate {verdict}" + (f" ({reasons})" if reasons else "")
+        actions.insert(min(1, len(actions)), what)
+    return actions
+
+
 def print_tick(console: Console, r: dict[str, Any]) -> None:
-    console.print(f"[bold]{r['model']}[/] tick at {r['time'][:19]}: {', '.join(r['actions']) or 'nothing to do'}")
+    console.print(f"[bold]{r['model']}[/] tick at {r['time'][:19]}: {', '.join(tick_outcome(r)) or 'nothing to do'}",
+                  highlight=False)
     for d in r.get("decisions") or []:
         if d["status"] != "quiet":
             console.print(f"  {d['name']:<28} {d['status']:<22} {d['reason']}", highlight=False)

@@ -175,8 +175,11 @@ def serve(
     with_controller: Annotated[bool, typer.Option("--with-controller", help="Run the controller loop in-process.")] = False,
 ) -> None:
     """Serve the champion over HTTP until SIGTERM/SIGINT (the prediction log is flushed)."""
+    from modelpilot import _report
+
     with _pilot(config) as pilot:
-        pilot.serve(host, port, with_controller=with_controller)
+        on_event = _report.Timeline(err_console) if with_controller else None
+        pilot.serve(host, port, with_controller=with_controller, on_event=on_event)
 
 
 @app.command()
@@ -197,6 +200,59 @@ def predict(
         )
 
 
+class RetrainBar:
+    """A progress bar for each retrain the timeline reports, from ``retrain_started`` (or
+    ``resumed``) to ``retrain_finished`` / ``failed``: trials done out of ``tuning.n_trials``
+    when retrains tune, else elapsed time, read from the store (the retrain runs in a worker)."""
+
+    def __init__(self, bars: Progress, pilot: Pilot) -> None:
+        self.bars, self.pilot = bars, pilot
+        self.task: Any = None
+
+    def __call__(self, e: dict[str, Any]) -> None:
+        if e["kind"] in ("retrain_started", "retrain_resumed") and self.task is None:
+            cfg = self.pilot.cfg
+            total = cfg.tuning.n_trials if cfg.retraining.tune and cfg.tuning.enabled else None
+            self.task = self.bars.add_task("retraining" + (" (trials)" if total else ""), total=total)
+        elif e["kind"] in ("retrain_finished", "retrain_failed") and self.task is not None:
+            self.bars.remove_task(self.task)
+            self.task = None
+
+    def refresh(self) -> None:
+        task = next((t for t in self.bars.tasks if t.id == self.task), None)
+        if task is None or task.total is None:
+            return
+        metric = self.pilot.cfg.tuning.metric or self.pilot.cfg.primary_metric
+        runs = self.pilot.store.list_runs(model=self.pilot.cfg.model.name, status="running", kind="retrain")
+        if runs:
+            done = len(self.pilot.store.metric_history(runs[0].id, f"trial/{metric}"))
+            self.bars.update(self.task, completed=min(done, task.total))
+
+
+@contextmanager
+def timeline(pilot: Pilot, *, bars: bool = True) -> Iterator[None]:
+    """Print each decision of the loop as a timeline line while the block runs (the demo's
+    format), with a progress bar for a retrain."""
+    from modelpilot import _report
+    from modelpilot._follow import EventFollower
+
+    if not bars:
+        with EventFollower(pilot.store, pilot.cfg.model.name, _report.Timeline(err_console)):
+            yield
+        return
+    progress = Progress(SpinnerColumn(), TextColumn("{task.description:<22}"), BarColumn(),
+                        MofNCompleteColumn(), TimeElapsedColumn(), console=err_console, transient=True)
+    retrain = RetrainBar(progress, pilot)
+    lines = _report.Timeline(err_console)
+
+    def on_event(e: dict[str, Any]) -> None:
+        lines(e)
+        retrain(e)
+
+    with progress, EventFollower(pilot.store, pilot.cfg.model.name, on_event, on_poll=retrain.refresh):
+        yield
+
+
 @app.command()
 def controller(
     config: ConfigOpt = Path("pilot.yaml"),
@@ -204,7 +260,10 @@ def controller(
     interval: Annotated[float | None, typer.Option(help="Seconds between ticks (default controller.interval).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run controller ticks: monitor, evaluate triggers, retrain, gate, roll out."""
+    """Run controller ticks: monitor, evaluate triggers, retrain, gate, roll out.
+
+    Each decision prints as a timeline line as it is made (``--json``: the tick's result only).
+    """
     import signal
     import threading
 
@@ -213,15 +272,77 @@ def controller(
     with _pilot(config) as pilot:
         ctl = pilot.controller()
         if once:
-            with json_stdout(as_json):
+            if as_json:
+                with json_stdout():
+                    result = ctl.tick().to_dict()
+                print_json(result)
+                return
+            with timeline(pilot):
                 result = ctl.tick().to_dict()
-            print_json(result) if as_json else _report.print_tick(console, result)
+            _report.print_tick(console, result)
             return
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
         err_console.print(f"controller for [bold]{pilot.cfg.model.name}[/] running; Ctrl-C stops it")
-        ctl.run(interval=interval, stop=stop)
+        with timeline(pilot):
+            ctl.run(interval=interval, stop=stop)
+
+
+@app.command()
+def events(
+    config: ConfigOpt = Path("pilot.yaml"),
+    since: Annotated[str | None, typer.Option("--since", help="Only events this recent ('2h', '7d') "
+                                              "or after this time ('2026-01-31T12:00').")] = None,
+    kind: Annotated[list[str] | None, typer.Option("--kind", help="Only this kind (e.g. gate_rejected); repeat it.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many (the newest).")] = 100,
+    as_json: JsonOpt = False,
+) -> None:
+    """The audit log: every trigger, retrain, gate decision, promotion and manual action."""
+    from modelpilot import _report
+    from modelpilot._follow import event_dict
+
+    with _pilot(config) as pilot:
+        start = _since(since)
+        known = pilot.store.event_kinds()
+        for k in kind or []:
+            if k not in known:
+                import difflib
+
+                close = difflib.get_close_matches(k, known, n=1)
+                hint = f"did you mean '{close[0]}'? " if close else ""
+                raise ModelpilotError(f"--kind: no event of kind {k!r} in the log; {hint}"
+                                      f"kinds recorded: {', '.join(sorted(known)) or 'none yet'}")
+        records = pilot.store.events(model=pilot.cfg.model.name, kind=kind or None, since=start, limit=limit)
+        rows = [event_dict(ev) for ev in reversed(records)]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print("no events" + (" matching the filters" if since or kind else " yet: run 'modelpilot train'"))
+    for row in rows:
+        _report.print_event(console, row)
+
+
+def _since(value: str | None) -> Any:
+    """A ``--since`` value as an aware datetime: a duration back from now, or a time."""
+    from datetime import UTC, datetime, timedelta
+
+    from modelpilot.config import parse_duration
+    from modelpilot.errors import ConfigError
+
+    if value is None:
+        return None
+    try:
+        return datetime.now(UTC) - timedelta(seconds=parse_duration(value))
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"--since: {value!r} is neither a duration ('30m', '2h', '7d') nor a time "
+                          "('2026-01-31' or '2026-01-31T12:00')") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 @app.command()

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from modelpilot._follow import event_dict
 from modelpilot.errors import ConfigError
 
 MARKER = "# written by 'modelpilot demo'"
@@ -158,7 +159,7 @@ def run_demo(
                 if ev.id not in seen:
                     seen.add(ev.id)
                     if on_event is not None:
-                        on_event(_event_dict(ev, started_wall))
+                        on_event(event_dict(ev, started_wall))
 
         started_wall = datetime.now(UTC)
         trained = pilot.train(progress=on_progress)
@@ -225,7 +226,7 @@ def run_demo(
                 phases["drift"].correct += correct
             else:
                 phases["recovered"].correct += correct
-        events = [_event_dict(ev, started_wall) for ev in reversed(store.events(model=cfg.model.name, limit=1000))]
+        events = [event_dict(ev, started_wall) for ev in reversed(store.events(model=cfg.model.name, limit=1000))]
         retrains = [e for e in events if e["kind"] == "retrain_finished"]
         return {
             "metric": "accuracy",
@@ -272,15 +273,3 @@ def _wait_for_swap(client: httpx.Client, url: str, version: int, timeout: float 
         if client.get(url).json().get("champion") == version:
             return
         time.sleep(0.05)
-
-
-def _event_dict(ev: Any, started: datetime) -> dict[str, Any]:
-    return {
-        "time": ev.time.isoformat(),
-        "t": round((ev.time - started).total_seconds(), 1),
-        "kind": ev.kind,
-        "subject": ev.subject,
-        "actor": ev.actor,
-        "reason": ev.reason,
-        "numbers": ev.numbers,
-    }

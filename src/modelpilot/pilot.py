@@ -83,15 +83,20 @@ class Pilot:
         """One controller tick: monitor, evaluate triggers, retrain, gate, roll out."""
         return self.controller().tick().to_dict()
 
-    def serve(self, host: str | None = None, port: int | None = None, *, with_controller: bool = False) -> None:
+    def serve(
+        self, host: str | None = None, port: int | None = None, *, with_controller: bool = False,
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         """Serve the champions over HTTP until SIGTERM/SIGINT (blocking).
 
         With ``with_controller`` the controller ticks in a background thread of the same
-        process; training still runs in the executor's worker processes.
+        process; training still runs in the executor's worker processes. ``on_event`` is
+        called with each new audit-log event of the model while the server runs (the CLI
+        prints them as a timeline).
         """
         from modelpilot.serving.server import run_server
 
-        lifespan = controller_lifespan(self) if with_controller else None
+        lifespan = controller_lifespan(self, on_event=on_event) if with_controller else None
         run_server(self.cfg, host, port, store=self.store, artifacts=self.artifacts, extra_lifespan=lifespan)
 
     def predict(self, input_path: str | Path, output_path: str | Path) -> dict[str, Any]:
@@ -199,10 +204,15 @@ class Pilot:
         self.close()
 
 
-def controller_lifespan(pilot: Pilot) -> Callable[[FastAPI], Any]:
-    """A lifespan that runs the controller loop in a thread while the server runs."""
+def controller_lifespan(
+    pilot: Pilot, on_event: Callable[[dict[str, Any]], None] | None = None
+) -> Callable[[FastAPI], Any]:
+    """A lifespan that runs the controller loop in a thread while the server runs, and
+    hands each decision it records to ``on_event``."""
     import contextlib
     import threading
+
+    from modelpilot._follow import EventFollower
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -219,9 +229,14 @@ def controller_lifespan(pilot: Pilot) -> Callable[[FastAPI], Any]:
         # the tick reads what this server has logged so far
         controller = pilot.controller(observer=observe, before_tick=app.state.writer.flush)
         thread = threading.Thread(target=controller.run, kwargs={"stop": stop}, name="modelpilot-controller", daemon=True)
+        follower = EventFollower(pilot.store, model, on_event) if on_event is not None else None
         thread.start()
         try:
-            yield
+            if follower is None:
+                yield
+            else:
+                with follower:
+                    yield
         finally:
             stop.set()
             thread.join(timeout=60)
