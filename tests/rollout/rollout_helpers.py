@@ -1,8 +1,8 @@
 """A store with a champion and two candidates, servers over it, and real HTTP traffic.
 
 v1 is the champion, v2 a healthy challenger (the same kind of model, another seed), v3 a
-worse one: a DummyClassifier pipeline (always the majority class) — a real, safe sklearn
-model that skops loads, so "worse" needs no custom class.
+worse one: a decision tree that may not split (always the majority class) — a real model
+of a supported estimator, so "worse" needs no custom class the model allowlist would refuse.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 from serving_helpers import NUMERIC, classifiers, make_frame, register  # noqa: F401
 from sklearn.compose import ColumnTransformer
-from sklearn.dummy import DummyClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
+from sklearn.tree import DecisionTreeClassifier
 
 from modelpilot.artifacts import ArtifactStore, open_artifacts
 from modelpilot.config import PilotConfig
@@ -36,7 +36,9 @@ MODEL = "churn"
 def dummy_pipeline() -> Pipeline:
     df = make_frame(400, 5)
     pre = ColumnTransformer([("num", SimpleImputer(), NUMERIC)])
-    return Pipeline([("pre", pre), ("model", DummyClassifier(strategy="most_frequent"))]).fit(df, df["churned"])
+    # a leaf needs more rows than there are: the tree stays one leaf, the majority class
+    stump = DecisionTreeClassifier(min_samples_split=len(df) + 1)
+    return Pipeline([("pre", pre), ("model", stump)]).fit(df, df["churned"])
 
 
 def make_config(tmp_path: Path, rollout: dict[str, Any] | None = None, **sections: Any) -> PilotConfig:

@@ -21,7 +21,7 @@ from typing import Any
 
 from modelpilot.artifacts._json import get_json, put_json
 from modelpilot.artifacts._protocol import ArtifactStore
-from modelpilot.artifacts.models import load_model, save_model
+from modelpilot.artifacts.models import check_model, load_model, save_model
 from modelpilot.errors import ConfigError
 
 Factory = Callable[[str, dict[str, Any]], ArtifactStore]
@@ -78,6 +78,7 @@ def open_artifacts(url: str, options: dict[str, Any] | None = None) -> ArtifactS
 __all__ = [
     "BACKENDS",
     "ArtifactStore",
+    "check_model",
     "get_json",
     "load_model",
     "open_artifacts",

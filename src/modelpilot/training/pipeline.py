@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import glob as _glob
+import os
+import socket
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +26,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from modelpilot.artifacts import ArtifactStore
+from modelpilot.artifacts import ArtifactStore, check_model
 from modelpilot.config import PilotConfig
 from modelpilot.data import FeatureSpec, load_source, resolve_features, snapshot, validate
 from modelpilot.errors import ConfigError, Conflict, DataError
@@ -185,7 +187,9 @@ def train(
         name,
         kind=kind,
         params={"estimator": cfg.model.estimator, "model_params": dict(cfg.model.params), "params_override": dict(params_override or {})},
-        tags={"git_sha": sha, "config_hash": cfg.config_hash(), "source": source, "parent_version": parent_version},
+        tags={"git_sha": sha, "config_hash": cfg.config_hash(), "source": source, "parent_version": parent_version,
+              # who trains: a controller that resumes an interrupted retrain stops a worker that outlived it
+              "process": {"host": socket.gethostname(), "pid": os.getpid(), "idempotency_key": idempotency_key}},
         dataset_hashes=[snap.hash],
     )
     try:
@@ -278,6 +282,8 @@ def _train_run(
 
     with prof.stage("register"):
         report("register", 0, 1)
+        # the file as stored, re-read: a version is only registered if it passes the model allowlist
+        check_model(artifacts, art_key)
         prof.bytes_written += artifacts.bytes_written - written0
         profile = prof.to_dict()
         cost = estimate_cost(profile, cfg.costs)

@@ -15,9 +15,9 @@ HistGradientBoosting *can* be told which output columns are ordinal codes
 (``categorical_features``, it then splits on category sets and treats ``-1`` as
 missing), but ``native_categories`` is off by default: the fitted estimator then holds an
 internal ``FunctionTransformer(functools.partial(check_array))``, and
-``artifacts.load_model`` refuses ``functools.partial`` as an unsafe type. Until the
-artifact allowlist accepts a ``partial`` of a known-safe function, the codes are used as
-ordered numbers (trees still isolate a category with two splits). The cast uses
+the model allowlist (``artifacts._allowlist``) refuses every ``functools.partial`` and
+every function reference, because a crafted file could bind arguments to them. So the
+codes are used as ordered numbers (trees still isolate a category with two splits). The cast uses
 ``numpy.asarray`` so the bundle holds only scikit-learn and NumPy objects.
 """
 
@@ -64,7 +64,7 @@ def _categorical_steps(tree: bool) -> Pipeline:
     )
 
 
-# see the module docstring: flip once artifacts.load_model trusts functools.partial
+# see the module docstring: models built with it are refused by the model allowlist
 NATIVE_CATEGORIES = False
 
 
