@@ -170,3 +170,43 @@ def served(env: Env) -> Iterator[Served]:
 def instance(i: int = 0) -> dict[str, Any]:
     plans, regions = ["basic", "pro", "max"], ["north", "south", "east", "west"]
     return {"age": 20.0 + i % 50, "income": 40_000 + 100 * i, "plan": plans[i % 3], "region": regions[i % 4]}
+
+
+SERVER_PROCESS = """
+import sys
+from modelpilot.config import PilotConfig
+from modelpilot.serving import run_server
+run_server(PilotConfig.load(sys.argv[1]), "127.0.0.1", int(sys.argv[2]), log_level="warning")
+"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def server_process(config: Path, timeout: float = 60.0) -> tuple[Any, str]:
+    """``run_server`` in a child process on a free port; waits for /healthz. Returns (proc, url)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+    proc = subprocess.Popen([sys.executable, "-c", SERVER_PROCESS, str(config), str(port)], env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url + "/healthz").status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"the server process did not start (exit code {proc.poll()})")
+        time.sleep(0.1)

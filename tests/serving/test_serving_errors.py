@@ -40,8 +40,6 @@ CASES: list[tuple[str, dict[str, Any], int, str, str]] = [
      422, "RequestError", "2 entries but there are 1 instances"),
     ("unknown model", {"json": {"instances": [instance()]}, "url": "/v1/models/nope/predict"},
      404, "ModelNotFound", "no model named 'nope'"),
-    ("feedback unknown ids", {"json": {"ids": ["never"], "labels": [1]},
-     "url": "/v1/models/churn/feedback"}, 404, "NotFound", "none of the 1 ids"),
     ("feedback bad labels", {"json": {"ids": ["x"], "labels": [1, 2]},
      "url": "/v1/models/churn/feedback"}, 422, "RequestError", "one label per id"),
     ("unknown route", {"json": {}, "url": "/v1/nothing"}, 404, "HTTPError", "Not Found"),

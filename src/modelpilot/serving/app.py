@@ -35,6 +35,7 @@ from modelpilot.config import PilotConfig
 from modelpilot.errors import ModelNotFound, ModelpilotError, NotFound, RequestError
 from modelpilot.serving import docs
 from modelpilot.serving.cache import FaultInjector, LoadedModel, ModelCache
+from modelpilot.serving.feedback import FeedbackDesk
 from modelpilot.serving.isolation import BatchLane
 from modelpilot.serving.labels import LabelDomain
 from modelpilot.serving.limits import BodyLimitMiddleware
@@ -44,6 +45,7 @@ from modelpilot.serving.predlog import (
     PredictionBatch,
     PredictionLogReader,
     PredictionLogWriter,
+    now_us,
 )
 from modelpilot.serving.routing import ShadowScorer, answer, error_batch
 from modelpilot.serving.schema import (
@@ -171,6 +173,13 @@ def create_app(
     )
     metrics.log_pending_rows.set_function(lambda: float(writer.pending_rows))
     recent = RecentIds()
+    desk = FeedbackDesk(
+        artifacts, writer,
+        hold=sc.feedback_hold if sc.feedback_hold is not None else 2 * sc.log_flush_interval + 30,
+        poll=max(0.1, min(1.0, sc.log_flush_interval / 5)),
+        on_resolved=lambda model, rows: metrics.feedback_rows.labels(model, "resolved").inc(rows),
+        on_dropped=lambda model, rows: metrics.feedback_rows.labels(model, "dropped").inc(rows),
+    )
     readers: dict[str, PredictionLogReader] = {}
     shadow = ShadowScorer(cache, writer)
     key_field = cfg.rollout.key_field
@@ -191,6 +200,7 @@ def create_app(
             cache.stop()
             await run_in_threadpool(shadow.stop)
             await run_in_threadpool(lane.close)
+            await run_in_threadpool(desk.close)  # held labels go to the writer before it drains
             await run_in_threadpool(writer.close)
             for reader in readers.values():
                 reader.close()
@@ -198,7 +208,7 @@ def create_app(
     app = FastAPI(title="modelpilot", version="0.1.0", lifespan=lifespan)
     app.state.cache, app.state.writer, app.state.metrics = cache, writer, metrics
     app.state.recent, app.state.config, app.state.store = recent, cfg, store
-    app.state.shadow = shadow
+    app.state.shadow, app.state.desk = shadow, desk
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=sc.max_body_bytes,
         on_reject=lambda: metrics.count_error("PayloadTooLarge", 413),
@@ -324,20 +334,29 @@ def create_app(
         rest = [i for i in ids if i not in recent]
         found = await run_in_threadpool(reader_for(name).known_ids, rest) if rest else set()
         keep = [k for k, i in enumerate(ids) if i in recent or i in found]
-        unknown = [i for i in ids if i not in recent and i not in found]
-        if not keep:
+        held = [k for k, i in enumerate(ids) if i not in recent and i not in found]
+        if len(held) > desk.room():
             raise NotFound(
-                f"none of the {len(ids)} ids was ever predicted by model {name!r} "
-                f"(e.g. {unknown[:3]}): send the ids returned by POST /v1/models/{name}/predict"
+                f"{len(held)} of the {len(ids)} ids were not predicted by model {name!r} yet "
+                f"(e.g. {[ids[k] for k in held[:3]]}) and {desk.held} labels already wait for "
+                f"their predictions: send the ids returned by POST /v1/models/{name}/predict"
             )
-        writer.log_feedback(
-            FeedbackBatch(
-                model=name, ids=[ids[k] for k in keep], labels=[labels[k] for k in keep],
-                rewards=None if rewards is None else [rewards[k] for k in keep],
+        ts = now_us()
+        if keep:
+            writer.log_feedback(
+                FeedbackBatch(
+                    model=name, ids=[ids[k] for k in keep], labels=[labels[k] for k in keep],
+                    rewards=None if rewards is None else [rewards[k] for k in keep], ts_us=ts,
+                )
             )
-        )
-        metrics.count_request(name, str(model.version), "feedback", 200)
-        return _json({"accepted": len(keep), "unknown": len(unknown), "unknown_ids": unknown[:10]})
+        if held:  # perhaps served by another replica that has not flushed yet (feedback.py)
+            desk.hold(name, [ids[k] for k in held], [labels[k] for k in held],
+                      None if rewards is None else [rewards[k] for k in held], ts)
+            metrics.feedback_rows.labels(name, "held").inc(len(held))
+        status = 202 if held else 200
+        metrics.count_request(name, str(model.version), "feedback", status)
+        return _json({"accepted": len(keep), "held": len(held), "held_ids": [ids[k] for k in held[:10]]},
+                     status)
 
     @app.get("/v1/models/{name}", **docs.MODEL_INFO)
     @_guard

@@ -35,9 +35,10 @@ class FeedbackRequest(BaseModel):
 
 
 class FeedbackResponse(BaseModel):
-    accepted: int
-    unknown: int
-    unknown_ids: list[str]
+    accepted: int = Field(description="labels written now: their predictions are in the log or in memory")
+    held: int = Field(description="labels of ids not in the log yet (HTTP 202): written once a replica "
+                      "logs the prediction, dropped after serving.feedback_hold")
+    held_ids: list[str] = Field(description="up to 10 of the held ids")
 
 
 class ModelInfo(BaseModel):
@@ -80,7 +81,8 @@ PREDICT: dict[str, Any] = {
 FEEDBACK: dict[str, Any] = {
     "summary": "Send labels (and rewards) for earlier predictions",
     "openapi_extra": _body(FeedbackRequest),
-    "responses": {200: {"model": FeedbackResponse}, **_ERRORS},
+    "responses": {200: {"model": FeedbackResponse},
+                  202: {"model": FeedbackResponse, "description": "some labels are held"}, **_ERRORS},
 }
 MODEL_INFO: dict[str, Any] = {
     "summary": "Champion, aliases, versions, traffic split and rollout state",

@@ -54,6 +54,11 @@ class ServingMetrics:
             "modelpilot_log_quarantined_rows",
             "Rows set aside because the log cannot encode them", ["model", "kind"], registry=r,
         )
+        self.feedback_rows = Counter(
+            "modelpilot_feedback_rows",
+            "Labels for ids not in the log yet: held, then resolved (written) or dropped",
+            ["model", "outcome"], registry=r,
+        )
         self.log_pending_rows = Gauge(
             "modelpilot_log_pending_rows", "Rows accepted but not yet written to the log",
             registry=r,
