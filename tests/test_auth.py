@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from modelpilot.auth import authenticate, bearer, create_token, hash_token, require, role_allows
+from modelpilot.auth import (
+    ROLES,
+    authenticate,
+    bearer,
+    create_token,
+    hash_token,
+    require,
+    role_allows,
+)
 from modelpilot.errors import AuthError, ConfigError, Forbidden
 from modelpilot.store import Store
 
@@ -73,3 +82,28 @@ def test_require_lets_exactly_the_allowed_roles_through(store: Store, role: str,
         with pytest.raises(Forbidden, match=f"has role {role}; promote needs {needed}"):
             require(store, token, needed, action="promote")
         assert [e.actor for e in store.events(kind="auth_forbidden")] == [f"{role}-user"]
+
+
+def test_failed_attempts_are_logged_with_model_action_and_actor(store: Store) -> None:
+    viewer = create_token(store, "dash", "viewer")
+    with pytest.raises(AuthError):
+        require(store, None, "operator", action="promote", model="churn")
+    with pytest.raises(Forbidden):
+        require(store, viewer, "operator", action="rollback", model="fraud")
+    forbidden, failed = store.events(kind=["auth_failed", "auth_forbidden"])
+    assert (failed.kind, failed.model, failed.subject, failed.actor) == ("auth_failed", "churn", "promote", "anonymous")
+    assert (forbidden.kind, forbidden.model, forbidden.subject, forbidden.actor) == (
+        "auth_forbidden", "fraud", "rollback", "dash")
+
+
+def test_tokens_carry_256_random_bits_and_unknown_roles_list_the_valid_ones(store: Store) -> None:
+    token = create_token(store, "ci", "viewer")
+    assert len(token) == len("mp_") + 43  # 32 random bytes, URL-safe base64
+    with pytest.raises(ConfigError, match="choose one of " + re.escape(", ".join(ROLES))):
+        create_token(store, "x", "superuser")
+
+
+def test_bearer_takes_everything_after_the_scheme() -> None:
+    assert bearer("Bearer  mp_abc ") == "mp_abc"
+    assert bearer("bearer mp_abc") == "mp_abc"
+    assert bearer("Bearer ") is None and bearer("Bearer") is None and bearer("") is None
