@@ -18,6 +18,7 @@ A lease in the state keeps two controllers (``serve --with-controller`` and
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -81,6 +82,40 @@ def _owner_gone(owner: str | None) -> bool:
         return True
 
 
+def _stop_worker(process: Any, run_created: datetime) -> None:
+    """Kill the training process a run recorded (``{"host", "pid"}``) and its children, if alive here.
+
+    Only a process started before the run was created: a pid reused since is left alone.
+    """
+    import psutil
+
+    if not isinstance(process, dict) or process.get("host") != socket.gethostname():
+        return
+    pid = process.get("pid")
+    if not isinstance(pid, int) or pid == os.getpid():
+        return
+    try:
+        proc = psutil.Process(pid)
+        started = run_created if run_created.tzinfo else run_created.replace(tzinfo=UTC)
+        if proc.status() == psutil.STATUS_ZOMBIE or proc.ppid() == os.getpid() or proc.create_time() > started.timestamp():
+            return  # gone, one of our own workers, or another process that got the pid since
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return
+    log.warning("stopping training process %s left by an interrupted controller", pid)
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    psutil.wait_procs(procs, timeout=10)
+
+
+def _reason(exc: BaseException) -> str:
+    """A failure as a person reads it: our own errors say it all, others need their type."""
+    if isinstance(exc, ModelpilotError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
 @dataclass
 class TickResult:
     """What one tick saw and did (also what ``modelpilot controller --json`` prints)."""
@@ -94,6 +129,7 @@ class TickResult:
     retrain: dict[str, Any] | None = None
     gate: dict[str, Any] | None = None
     promoted: int | None = None
+    error: str | None = None  # why the tick failed (also a ``tick_failed`` event, once per cause)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -183,6 +219,27 @@ class Controller:
         except Conflict:
             result.actions.append("another controller changed the state first; skipped")
             return result
+        except Exception as exc:  # bad data must not stop the loop: record why, tick again later
+            return self._tick_failed(result, now, exc)
+
+    def _tick_failed(self, result: TickResult, now: datetime, exc: Exception) -> TickResult:
+        """One ``tick_failed`` event per cause (not one per tick), kept in the state."""
+        reason = _reason(exc)
+        log.error("controller tick for %s failed: %s", self.model, reason, exc_info=not isinstance(exc, ModelpilotError))
+        result.error = reason
+        result.actions.append(f"tick failed: {reason}")
+        try:
+            state, revision = self._load()
+            failing = state.get("failing") or {}
+            if failing.get("reason") != reason:
+                self.store.add_event("tick_failed", model=self.model, actor="controller",
+                                     reason=f"{reason}; the champion keeps serving and the next tick tries again")
+                failing = {"reason": reason, "since": now.isoformat(), "ticks": 0}
+            state["failing"] = {**failing, "ticks": int(failing.get("ticks", 0)) + 1}
+            self._save(state, revision)
+        except Exception:  # the store itself is failing: the log line above is all we can do
+            log.exception("cannot record the failed tick of %s", self.model)
+        return result
 
     def _monitor(
         self, state: dict[str, Any], revision: int, result: TickResult, now: datetime, champion: int,
@@ -207,6 +264,7 @@ class Controller:
         )
         result.summary = summary
         result.actions.append("monitored")
+        state.pop("failing", None)
 
         triggers = TriggerState.from_dict(state.get("triggers"))
         if triggers.reference is None or triggers.metric != cfg.primary_metric:
@@ -250,6 +308,8 @@ class Controller:
         # a retrain is due: persist its inputs before training starts
         try:
             data = self._retraining_data(champion, summary, now, state)
+            frames = {"train_key": write_frame(self.artifacts, data.train),
+                      "holdout_key": write_frame(self.artifacts, data.holdout)}
         except WaitForData as exc:
             if not waiting:
                 self.store.add_event("retrain_waiting", model=self.model, actor="controller", reason=f"{reason}; {exc}")
@@ -257,9 +317,11 @@ class Controller:
             result.actions.append(f"retrain waiting: {exc}")
             self._save(state, revision)
             return result
-        except ModelpilotError as exc:
-            self.store.add_event("retrain_skipped", model=self.model, actor="controller", reason=str(exc))
-            result.actions.append(f"retrain skipped: {exc}")
+        except Exception as exc:  # the trigger state (its cooldown) is saved: no new firing every tick
+            kind = "retrain_skipped" if isinstance(exc, ModelpilotError) else "retrain_failed"
+            self.store.add_event(kind, model=self.model, actor="controller",
+                                 reason=f"{_reason(exc)}; the champion keeps serving")
+            result.actions.append(f"{kind.replace('_', ' ')}: {_reason(exc)}")
             state.pop("waiting", None)
             self._save(state, revision)
             return result
@@ -271,8 +333,7 @@ class Controller:
                 "key": key,
                 "reason": reason,
                 "champion": champion,
-                "train_key": write_frame(self.artifacts, data.train),
-                "holdout_key": write_frame(self.artifacts, data.holdout),
+                **frames,
                 "info": data.info,
                 "started_at": now.isoformat(),
                 "owner": self.owner,
@@ -365,12 +426,12 @@ class Controller:
         if candidate is None:
             try:
                 train_result, revision = self._train(job, state, revision)
-            except ModelpilotError as exc:
+            except Exception as exc:  # bad data, a crashed worker...: one event, back to idle
                 self.store.add_event(
                     "retrain_failed", model=self.model, subject=job["key"], actor="controller",
-                    reason=f"{exc}; the champion keeps serving",
+                    reason=f"{_reason(exc)}; the champion keeps serving",
                 )
-                result.actions.append(f"retrain failed: {exc}")
+                result.actions.append(f"retrain failed: {_reason(exc)}")
                 return self._finish(state, revision, result, now, cost=0.0, score=None)
             candidate = self.store.get_version(self.model, train_result["version"])
         result.retrain = {"version": candidate.version, "key": job["key"], "info": job.get("info", {})}
@@ -496,7 +557,13 @@ class Controller:
         return out, rev[0]
 
     def _fail_interrupted_runs(self) -> None:
+        """Mark the retrain runs the previous controller left running ``failed``.
+
+        A worker of that run still alive on this host (its pool should have taken it down)
+        is killed first, so the retrain is never trained twice at once.
+        """
         for run in self.store.list_runs(model=self.model, status="running", kind="retrain"):
+            _stop_worker(run.tags.get("process"), run.created_at)
             self.store.finish_run(run.id, status="failed", error="interrupted: the controller stopped during training")
 
     # ------------------------------------------------------------------ the loop

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -10,6 +11,29 @@ from typing import Any, TypeVar
 from modelpilot.executors.base import Executor
 
 T = TypeVar("T")
+
+#: how often a worker checks that the process that started it is still alive
+PARENT_CHECK_SECONDS = 0.25
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: exit as soon as the parent process is gone.
+
+    A controller killed with SIGKILL cannot shut its pool down, and an orphaned worker
+    would finish its training and register a version while the restarted controller
+    trains the same retrain again. The worker watches its parent id (it changes when the
+    parent dies and the worker is re-parented) from a daemon thread and exits at once;
+    a worker's own pool (trials of a tuning run) does the same, so the whole tree goes.
+    A polled check rather than ``PR_SET_PDEATHSIG``: Linux ties that signal to the
+    *thread* that started the worker, and the pool may start workers from any thread.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            threading.Event().wait(PARENT_CHECK_SECONDS)
+        os._exit(1)  # no cleanup: the parent's store transaction owns nothing of ours
+
+    threading.Thread(target=watch, name="modelpilot-parent-watch", daemon=True).start()
 
 
 class LocalExecutor:
@@ -22,6 +46,8 @@ class LocalExecutor:
     module level works without an ``if __name__ == "__main__":`` guard; with the standard
     library's ``spawn`` or ``forkserver`` every worker would re-run that script and the
     pool would break.
+    Workers exit by themselves within :data:`PARENT_CHECK_SECONDS` when the process that
+    owns the pool dies, however it dies.
     """
 
     def __init__(self, *, workers: int = 2) -> None:
@@ -39,7 +65,10 @@ class LocalExecutor:
                 from loky import ProcessPoolExecutor
                 from loky.backend.context import get_context
 
-                self._pool = ProcessPoolExecutor(max_workers=self._workers, context=get_context("loky"))
+                self._pool = ProcessPoolExecutor(
+                    max_workers=self._workers, context=get_context("loky"),
+                    initializer=_die_with_parent, initargs=(os.getpid(),),
+                )
             future: Future[T] = self._pool.submit(fn, *args, **kwargs)
             return future
 
