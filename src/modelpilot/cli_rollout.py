@@ -3,13 +3,14 @@
 Registered on the main Typer app by :mod:`modelpilot.cli`. Changing commands act as the
 local user until the first API token exists; from then on they need an operator token
 (``--token`` or the ``MODELPILOT_TOKEN`` environment variable), and the token's name is
-recorded as the actor.
+recorded as the actor. ``token create`` and ``token revoke`` likewise need an admin token
+once any active token exists; the very first token is created locally without one.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -22,6 +23,10 @@ TokenOpt = Annotated[
 ]
 CommentOpt = Annotated[str | None, typer.Option("--comment", "-m", help="Why: recorded with the decision.")]
 ReasonOpt = Annotated[str, typer.Option("--reason", "-m", help="Why: recorded in the audit log.")]
+AdminTokenOpt = Annotated[
+    str | None,
+    typer.Option("--token", envvar="MODELPILOT_TOKEN", help="An admin API token (once any token exists)."),
+]
 
 token_app = typer.Typer(help="API tokens: create (printed once), list, revoke.", no_args_is_help=True)
 
@@ -77,23 +82,41 @@ def register(app: typer.Typer) -> None:
             r = pilot.reject(version, comment, token=token)
         show(r, as_json, f"{r['model']} v{version} rejected by {r['by']}")
 
+    def admin(pilot: Any, token: str | None, action: str) -> str:
+        """The admin acting: anyone local before the first token, then an admin token's name."""
+        from modelpilot import auth
+        from modelpilot.errors import AuthError, Forbidden
+
+        if token is None and not auth.tokens_exist(pilot.store):
+            return "cli"
+        try:
+            return auth.require(pilot.store, token, "admin", action=action).name
+        except AuthError as exc:
+            if isinstance(exc, Forbidden):
+                raise
+            raise AuthError(
+                f"{action} needs an admin token once any token exists: pass --token or set "
+                "MODELPILOT_TOKEN ('modelpilot token list' shows the tokens, never their values)"
+            ) from None
+
     @token_app.command("create")
     def token_create(
-        role: Annotated[str, typer.Option("--role", help="viewer, operator or admin.")],
+        role: Annotated[str, typer.Option("--role", help="viewer, labeler, operator or admin.")],
         name: Annotated[str | None, typer.Option("--name", help="Who or what uses it (the audit log's actor).")] = None,
-        config: ConfigOpt = Path("pilot.yaml"), as_json: JsonOpt = False,
+        config: ConfigOpt = Path("pilot.yaml"), token: AdminTokenOpt = None, as_json: JsonOpt = False,
     ) -> None:
-        """Create a token and print it ONCE (only its hash is stored)."""
+        """Create a token and print it ONCE (only its hash is stored); needs an admin token once tokens exist."""
         from modelpilot.auth import create_token
 
         with _pilot(config) as pilot:
             label = name or f"{role}-token"
-            token = create_token(pilot.store, label, role)
+            admin(pilot, token, f"create a {role} token")
+            created = create_token(pilot.store, label, role)
         if as_json:
-            print_json({"name": label, "role": role, "token": token})
+            print_json({"name": label, "role": role, "token": created})
         else:
             console.print(f"token for [bold]{label}[/] ({role}) — shown only now, store it safely:")
-            typer.echo(token)
+            typer.echo(created)
 
     @token_app.command("list")
     def token_list(config: ConfigOpt = Path("pilot.yaml"), as_json: JsonOpt = False) -> None:
@@ -114,11 +137,12 @@ def register(app: typer.Typer) -> None:
     @token_app.command("revoke")
     def token_revoke(
         token_id: Annotated[int, typer.Argument(help="The id shown by 'modelpilot token list'.")],
-        config: ConfigOpt = Path("pilot.yaml"),
+        config: ConfigOpt = Path("pilot.yaml"), token: AdminTokenOpt = None,
     ) -> None:
-        """Revoke a token: it stops working at once (servers: within a few seconds)."""
+        """Revoke a token: it stops working at once (servers: within a few seconds); needs an admin token."""
         with _pilot(config) as pilot:
-            pilot.store.revoke_token(token_id, actor="cli")
+            actor = admin(pilot, token, f"revoke token {token_id}")
+            pilot.store.revoke_token(token_id, actor=actor)
         console.print(f"token {token_id} revoked")
 
     app.add_typer(token_app, name="token")

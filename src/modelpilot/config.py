@@ -311,7 +311,22 @@ class ServingConfig(_Section):
     log_flush_interval: Duration = 5.0
     # how often the server checks the store for moved aliases
     refresh_interval: Duration = 1.0
+    # close every route that reveals project data (predict, model info, /metrics, the docs,
+    # the dashboard) to requests without a viewer token; /healthz stays open
     require_token_for_predict: bool = False
+    # safety rule: once any active API token exists, /feedback needs a labeler token (or
+    # operator/admin); before the first token it is open (see docs/security.md)
+    require_token_for_feedback: bool = True
+    # wrong tokens: after auth_max_failures from one client within auth_failure_window it
+    # is refused (429 + Retry-After) for auth_lockout; one audit row per client and window
+    auth_max_failures: int = Field(10, ge=1)
+    auth_failure_window: Duration = 60.0
+    auth_lockout: Duration = 300.0
+    # how long a dashboard login lasts
+    session_ttl: Duration = 43200.0
+    # origins (scheme://host:port) besides the server's own whose pages may post the
+    # dashboard's forms (e.g. behind a proxy that rewrites the Host header)
+    allowed_origins: list[str] = Field(default_factory=list)
 
 
 class MonitoringConfig(_Section):

@@ -165,7 +165,7 @@ def test_without_a_token_no_buttons_and_the_endpoint_refuses(ui: Page, demo_env:
     assert "awaiting review" in row.inner_text()
     assert row.get_by_role("button", name="Approve").count() == 0
     r = page.request.post(f"{ui.base_url}/ui/models/churn/versions/{version}/approve")
-    assert r.status == 401
+    assert r.status == 403  # no form token
     assert demo_env.store.get_alias("churn", "champion") == champion
     ui.shot("model-anonymous")
     ui.errors.clear()  # the refused POST is not a page error
@@ -179,8 +179,8 @@ def test_operator_logs_in_and_approves(ui: Page, demo_env: Any) -> None:
     page.click("form.login button[type=submit]")
     page.wait_for_url("**/ui/models/churn")
     assert "ops (operator)" in page.locator("header").inner_text()
-    cookie = next(c for c in ui.context.cookies() if c["name"] == "modelpilot_token")
-    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    cookie = next(c for c in ui.context.cookies() if c["name"] == "modelpilot_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["value"] != demo_env.operator
     assert page.evaluate("document.cookie") == ""  # invisible to scripts
     row = page.locator(f"tr#v{version}")
     row.locator("input[name=comment]").fill("checked by hand")

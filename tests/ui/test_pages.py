@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from modelpilot.ui import COOKIE
 from modelpilot.ui.queries import bucket_width, monitoring_series
 
 FIGURE = 'class="plotly-graph-div"'
@@ -127,18 +126,33 @@ def test_backtests_lists_reports_from_the_folder_and_the_artifact_store(ui_clien
         demo_env.pilot.artifacts.delete("backtests/sudden.html")
 
 
+def form_token(client, path: str) -> str:
+    """The form token (CSRF) of the page at ``path``, as a browser would post it back."""
+    match = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
+    assert match, f"no form token on {path}"
+    return match.group(1)
+
+
+def log_in(client, token: str, next_: str = "/ui/") -> object:
+    return client.post("/ui/login", data={"token": token, "next": next_, "csrf": form_token(client, "/ui/login")},
+                       follow_redirects=False)
+
+
 def test_approve_refuses_without_a_token_and_changes_nothing(ui_client, demo_env):
     version = demo_env.awaiting_version()
     champion = demo_env.store.get_alias("churn", "champion")
+    ui_client.cookies.clear()
     page = ui_client.get("/ui/models/churn").text
     assert "awaiting review" in page and ">Approve</button>" not in page
-    ui_client.cookies.clear()
-    r = ui_client.post(f"/ui/models/churn/versions/{version}/approve", follow_redirects=False)
+    csrf = form_token(ui_client, "/ui/login")  # a valid form token, but no login
+    r = ui_client.post(f"/ui/models/churn/versions/{version}/approve", data={"csrf": csrf}, follow_redirects=False)
     assert r.status_code == 401 and "operator token" in r.text
-    ui_client.cookies.set(COOKIE, demo_env.viewer)
+    assert log_in(ui_client, demo_env.viewer).status_code == 303
     try:
-        r = ui_client.post(f"/ui/models/churn/versions/{version}/reject", follow_redirects=False)
-        assert r.status_code == 403
+        csrf = form_token(ui_client, "/ui/models/churn")
+        r = ui_client.post(f"/ui/models/churn/versions/{version}/reject", data={"csrf": csrf},
+                           follow_redirects=False)
+        assert r.status_code == 403 and "has role viewer" in r.text
         assert ">Approve</button>" not in ui_client.get("/ui/models/churn").text
     finally:
         ui_client.cookies.clear()
@@ -148,30 +162,34 @@ def test_approve_refuses_without_a_token_and_changes_nothing(ui_client, demo_env
 
 def test_login_then_approve_moves_the_champion(ui_client, demo_env):
     version = demo_env.awaiting_version()
-    r = ui_client.post("/ui/login", data={"token": "mp_wrong", "next": "/ui/models/churn"})
+    ui_client.cookies.clear()
+    r = log_in(ui_client, "mp_wrong", "/ui/models/churn")
     assert r.status_code == 401 and "unknown or revoked token" in r.text
-    r = ui_client.post("/ui/login", data={"token": demo_env.operator, "next": "/ui/models/churn"},
-                       follow_redirects=False)
+    r = log_in(ui_client, demo_env.operator, "/ui/models/churn")
     assert r.status_code == 303 and r.headers["location"] == "/ui/models/churn"
     cookie = r.headers["set-cookie"]
     assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+    assert demo_env.operator not in cookie  # a session id, never the token
     try:
         page = ui_client.get("/ui/models/churn").text
         assert ">Approve</button>" in page and ">Reject</button>" in page and "ops (operator)" in page
-        r = ui_client.post(f"/ui/models/churn/versions/{version}/approve", data={"comment": "looks good"},
-                           follow_redirects=False)
+        csrf = form_token(ui_client, "/ui/models/churn")
+        r = ui_client.post(f"/ui/models/churn/versions/{version}/approve",
+                           data={"comment": "looks good", "csrf": csrf}, follow_redirects=False)
         assert r.status_code == 303
         assert demo_env.store.get_alias("churn", "champion") == version
         assert f'class="alias-champion">v{version}<' in ui_client.get(r.headers["location"]).text
-        again = ui_client.post(f"/ui/models/churn/versions/{version}/approve", follow_redirects=False)
+        again = ui_client.post(f"/ui/models/churn/versions/{version}/approve", data={"csrf": csrf},
+                               follow_redirects=False)
         assert again.status_code == 409 and "already approved" in again.text
     finally:
-        ui_client.post("/ui/logout")
+        ui_client.post("/ui/logout", data={"csrf": form_token(ui_client, "/ui/")})
         ui_client.cookies.clear()
 
 
 def test_reject_with_a_bearer_token(ui_client, demo_env):
     version = demo_env.awaiting_version()
+    ui_client.cookies.clear()
     r = ui_client.post(f"/ui/models/churn/versions/{version}/reject",
                        headers={"Authorization": f"Bearer {demo_env.operator}"}, follow_redirects=False)
     assert r.status_code == 303
@@ -179,8 +197,8 @@ def test_reject_with_a_bearer_token(ui_client, demo_env):
 
 
 def test_login_redirect_stays_inside_the_dashboard(ui_client, demo_env):
-    r = ui_client.post("/ui/login", data={"token": demo_env.viewer, "next": "https://evil.example/"},
-                       follow_redirects=False)
+    ui_client.cookies.clear()
+    r = log_in(ui_client, demo_env.viewer, "https://evil.example/")
     assert r.headers["location"] == "/ui/"
     ui_client.cookies.clear()
 

@@ -30,7 +30,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from modelpilot import auth
+from modelpilot.auth.http import ReadAccessMiddleware, RequestAuth
 from modelpilot.config import PilotConfig
 from modelpilot.errors import ModelNotFound, ModelpilotError, NotFound, RequestError
 from modelpilot.serving import docs
@@ -198,6 +198,7 @@ def create_app(
                     yield
         finally:
             cache.stop()
+            await run_in_threadpool(access.close)
             await run_in_threadpool(shadow.stop)
             await run_in_threadpool(lane.close)
             await run_in_threadpool(desk.close)  # held labels go to the writer before it drains
@@ -214,6 +215,9 @@ def create_app(
         on_reject=lambda: metrics.count_error("PayloadTooLarge", 413),
     )
     _add_error_handlers(app, metrics, cache)
+    access = app.state.auth = RequestAuth(store, cfg)  # tokens, sessions, lockouts (auth/http.py)
+    if sc.require_token_for_predict:
+        app.add_middleware(ReadAccessMiddleware, access=access)
 
     async def model_for(name: str) -> LoadedModel:
         model = cache.get(name)
@@ -233,7 +237,7 @@ def create_app(
         domain = LabelDomain.of(model.record)
         rollout = cache.rollout(name)
         return domain if rollout is None else domain.union(LabelDomain.of(rollout.challenger.record))
-    authorize = _authorizer(store)
+    authorize = access.authorize
 
     lane = BatchLane(sc.batch_workers, sc.batch_queue)
     app.state.lane = lane
@@ -326,8 +330,7 @@ def create_app(
     @_guard
     async def feedback(name: str, request: Request) -> Response:
         body = await request.body()
-        if sc.require_token_for_predict:
-            await authorize(request, "viewer", "feedback", name)
+        await access.authorize_feedback(request, name)
         model = await model_for(name)
         ids, raw_labels, rewards = _parse_feedback(loads(body))
         labels = label_domain(name, model).parse(ids, raw_labels)
@@ -380,7 +383,7 @@ def create_app(
 
     from modelpilot.ui import ui_router  # the dashboard, at /ui
 
-    app.include_router(ui_router(cfg, store, artifacts))
+    app.include_router(ui_router(cfg, store, artifacts, access=access))
     return app
 
 
@@ -419,34 +422,6 @@ def _quarantined(store: Any, metrics: ServingMetrics, model: str, kind: str, row
         reason=f"{rows} {kind} rows cannot be written to the prediction log ({reason}); kept in {key or '-'}",
         numbers={"rows": rows, "key": key},
     )
-
-
-def _authorizer(store: Any) -> Callable[[Request, str, str, str | None], Awaitable[Any]]:
-    """``await authorize(request, role, action, model)``: the bearer token's record, or raise.
-
-    Tokens that passed are remembered for a few seconds so that a protected predict path
-    does not query the store on every request (a revoked token stops working within
-    :data:`_TOKEN_TTL` seconds).
-    """
-    passed: dict[str, tuple[Any, float]] = {}
-
-    async def authorize(request: Request, needed: str, action: str, model: str | None) -> Any:
-        token = auth.bearer(request.headers.get("authorization"))
-        if token is not None:
-            hit = passed.get(token)
-            if hit is not None and hit[1] > time.monotonic() and auth.role_allows(hit[0].role, needed):
-                return hit[0]
-        record = await run_in_threadpool(auth.require, store, token, needed, action=action, model=model)
-        if token is not None:
-            if len(passed) > 10_000:
-                passed.clear()
-            passed[token] = (record, time.monotonic() + _TOKEN_TTL)
-        return record
-
-    return authorize
-
-
-_TOKEN_TTL = 5.0
 
 
 def _describe(store: Any, name: str, cfg: Any = None) -> dict[str, Any]:

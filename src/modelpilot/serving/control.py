@@ -17,7 +17,6 @@ from fastapi import FastAPI, Path, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from modelpilot import auth
 from modelpilot.errors import ModelNotFound, RequestError
 from modelpilot.serving.cache import ModelCache
 from modelpilot.serving.schema import MalformedRequest, loads
@@ -54,8 +53,7 @@ def add_control_routes(
     from modelpilot.serving.app import _guard
 
     async def operator(request: Request, action: str, name: str) -> str:
-        token = auth.bearer(request.headers.get("authorization"))
-        record = await run_in_threadpool(auth.require, store, token, "operator", action=action, model=name)
+        record = await authorize(request, "operator", action, name)
         return str(record.name)
 
     def known(name: str) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
+from modelpilot.auth.http import RequestAuth
 from modelpilot.ui.router import PREFIX, ui_router
 
 if TYPE_CHECKING:
@@ -17,8 +21,18 @@ if TYPE_CHECKING:
 
 def create_ui_app(cfg: PilotConfig, store: Store, artifacts: ArtifactStore) -> FastAPI:
     """A FastAPI app with only the dashboard (``/`` redirects to ``/ui/``)."""
-    app = FastAPI(title="modelpilot dashboard", docs_url=None, redoc_url=None, openapi_url=None)
-    app.include_router(ui_router(cfg, store, artifacts))
+    access = RequestAuth(store, cfg)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:  # the pending audit rows of failed attempts
+            await run_in_threadpool(access.close)
+
+    app = FastAPI(title="modelpilot dashboard", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.state.auth = access
+    app.include_router(ui_router(cfg, store, artifacts, access=access))
 
     @app.get("/", include_in_schema=False)
     def root() -> Response:

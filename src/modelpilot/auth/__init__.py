@@ -1,11 +1,23 @@
-"""API tokens with roles: ``viewer`` < ``operator`` < ``admin``.
+"""API tokens with roles: ``viewer`` < ``labeler`` < ``operator`` < ``admin``.
 
 A token is shown once when it is created (``modelpilot token create --role operator``)
-and only its SHA-256 hash is stored. Every action that changes what is served (aliases,
-rollouts, approvals) needs at least ``operator``. A failed attempt is written to the audit
-log without the token.
+and only its SHA-256 hash is stored. What each role may do:
+
+* ``viewer``: read — predict, model info, the dashboard, ``/metrics`` (when
+  ``serving.require_token_for_predict`` closes them).
+* ``labeler``: a viewer that may also send feedback labels. Labels decide what the next
+  model learns, so once any token exists ``/feedback`` needs this role (safety rule,
+  ``serving.require_token_for_feedback``); a labeler cannot approve, promote or roll back.
+* ``operator``: everything that changes what is served (aliases, rollouts, approvals).
+* ``admin``: also creates and revokes tokens.
+
+Failed attempts are written to the audit log without the token: here one row per attempt
+(the CLI's local checks); an HTTP server aggregates them per client and window instead
+(:mod:`modelpilot.auth.guard`).
 
 >>> role_allows("admin", "operator"), role_allows("viewer", "operator")
+(True, False)
+>>> role_allows("labeler", "labeler"), role_allows("labeler", "operator")
 (True, False)
 """
 
@@ -14,12 +26,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 
 from modelpilot.errors import AuthError, ConfigError, Forbidden
 from modelpilot.store import Store, TokenRecord
 
-ROLES: dict[str, int] = {"viewer": 0, "operator": 1, "admin": 2}
+ROLES: dict[str, int] = {"viewer": 0, "labeler": 1, "operator": 2, "admin": 3}
 PREFIX = "mp_"
+
+# ``on_failure(kind, reason, actor)``: where a failed check goes instead of its own event row
+FailureSink = Callable[[str, str, str], None]
 
 
 def hash_token(token: str) -> str:
@@ -30,6 +46,11 @@ def hash_token(token: str) -> str:
 def role_allows(role: str, needed: str) -> bool:
     """Whether ``role`` may do what ``needed`` may."""
     return ROLES.get(role, -1) >= ROLES[needed]
+
+
+def tokens_exist(store: Store) -> bool:
+    """Whether any active token exists (from then on, changing things needs one)."""
+    return any(t.active for t in store.list_tokens())
 
 
 def create_token(store: Store, name: str, role: str) -> str:
@@ -64,27 +85,35 @@ def bearer(header: str | None) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def require(store: Store, token: str | None, needed: str, *, action: str, model: str | None = None) -> TokenRecord:
+def require(
+    store: Store, token: str | None, needed: str, *, action: str, model: str | None = None,
+    on_failure: FailureSink | None = None,
+) -> TokenRecord:
     """The token's record if its role allows ``needed``; otherwise log the attempt and raise.
+
+    Args:
+        on_failure: receives ``(kind, reason, actor)`` of a failed check instead of an event
+            row being written here (an HTTP server aggregates them per client).
 
     Raises:
         AuthError: no token or an unknown/revoked one (401).
         Forbidden: the token's role is below ``needed`` (403).
     """
+    def failed(kind: str, reason: str, actor: str) -> None:
+        if on_failure is not None:
+            on_failure(kind, reason, actor)
+        else:
+            store.add_event(kind, model=model, subject=action, actor=actor, reason=reason)
+
     record = authenticate(store, token)
     if record is None:
-        store.add_event(
-            "auth_failed", model=model, subject=action, actor="anonymous",
-            reason="missing token" if not token else "unknown or revoked token",
-        )
+        failed("auth_failed", "missing token" if not token else "unknown or revoked token", "anonymous")
+        article = "an" if needed[0] in "aeiou" else "a"
         raise AuthError(
-            f"{action} needs an {needed} token: send 'Authorization: Bearer <token>' "
+            f"{action} needs {article} {needed} token: send 'Authorization: Bearer <token>' "
             f"(create one with 'modelpilot token create --role {needed}')"
         )
     if not role_allows(record.role, needed):
-        store.add_event(
-            "auth_forbidden", model=model, subject=action, actor=record.name,
-            reason=f"role {record.role} may not {action} (needs {needed})",
-        )
+        failed("auth_forbidden", f"role {record.role} may not {action} (needs {needed})", record.name)
         raise Forbidden(f"token '{record.name}' has role {record.role}; {action} needs {needed} or higher")
     return record
