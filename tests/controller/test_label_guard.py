@@ -11,12 +11,15 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import numpy as np
 import pandas as pd
+import pytest
 from controller_helpers import TRAFFIC_START, kinds, scored, stream
 
 from modelpilot.controller.window import FrameWindow
 from modelpilot.data.synth import customers
+from modelpilot.serving import create_app, start_in_thread
 
 
 def _after(rows: pd.DataFrame) -> Any:
@@ -72,3 +75,33 @@ def test_a_concept_drift_in_one_region_then_everywhere_still_promotes(make_pilot
     assert result.promoted == 2 and pilot.store.get_alias("churn", "champion") == 2
     assert kinds(pilot, "label_anomaly") == []
     assert result.gate is not None and "label_guard" not in result.gate["numbers"]
+
+
+@pytest.mark.timeout(900)  # a real server, then a real retrain: slow on a loaded machine
+def test_poisoned_feedback_sent_over_http_is_not_promoted(make_pilot: Any) -> None:
+    """The finding as it was made: an anonymous client, a real server, the real prediction log."""
+    pilot = make_pilot()
+    names = [f["name"] for f in pilot.store.get_version("churn", 1).signature]
+    app = create_app(pilot.cfg, pilot.store, pilot.artifacts)
+    server, base = start_in_thread(app)
+    try:
+        with httpx.Client(base_url=f"{base}/v1/models/churn", timeout=60) as client:
+            for part, (frame, flip) in enumerate([(customers(300, seed=11), False), (customers(1000, seed=77), True)]):
+                X = frame[names].astype(object).where(frame[names].notna(), None)
+                for start in range(0, len(frame), 100):
+                    ids = [f"p{part}-{i}" for i in range(start, min(start + 100, len(frame)))]
+                    r = client.post("/predict", json={"instances": X.iloc[start:start + 100].to_dict("records"),
+                                                      "ids": ids})
+                    assert r.status_code == 200, r.text
+                    truth = frame["churned"].iloc[start:start + 100].tolist()
+                    labels = [1 - int(p) for p in r.json()["predictions"]] if flip else truth
+                    assert client.post("/feedback", json={"ids": ids, "labels": labels}).status_code == 200
+    finally:
+        server.stop()  # the log writer drains: every prediction and label is on disk
+
+    result = pilot.controller(inline=True).tick()
+
+    assert result.retrain is not None and result.promoted is None
+    assert pilot.store.get_alias("churn", "champion") == 1
+    (anomaly,) = pilot.store.events(model="churn", kind="label_anomaly")
+    assert anomaly.numbers["run_disagreement"] > 0.99 and anomaly.numbers["run_rows"] >= 900
