@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from modelpilot.store import Store
+
+pytestmark = pytest.mark.slow  # six CLI processes, each opening the store
 
 MODELPILOT = str(Path(sys.executable).with_name("modelpilot"))
 ENV = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
