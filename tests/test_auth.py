@@ -152,9 +152,14 @@ def test_the_guard_locks_out_after_max_wrong_tokens_and_releases_after_the_locko
     with pytest.raises(TooManyAttempts):
         guard.check("10.0.0.1", "predict")
     clock.now += 2
+    guard.failure("10.0.0.3", kind="auth_failed", reason="missing token", action="predict")
+    assert guard._locked == {}  # an ended lockout is forgotten even if its client never returns
     guard.check("10.0.0.1", "predict")
-    (row,) = store.events(kind="auth_failed")  # written when the lockout started
-    assert row.numbers["count"] == 3 and row.numbers["locked_out_seconds"] == 120
+    rows = list(reversed(store.events(kind="auth_failed")))
+    assert [(r.numbers["count"], r.numbers["locked_out_seconds"]) for r in rows] == [
+        (3, 120),  # written when the lockout started
+        (2, None),  # the two refusals while locked out, once their window ended
+    ]
 
 
 def test_the_guard_writes_one_row_per_client_and_window(store: Store) -> None:

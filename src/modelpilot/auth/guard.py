@@ -154,6 +154,8 @@ class FailureGuard:
 
     def _due(self, *, everything: bool = False) -> list[tuple[tuple[str, str], _Window, float | None]]:
         now = self.clock()
+        for client in [c for c, until in self._locked.items() if until <= now]:
+            del self._locked[client]  # ended lockouts of clients that never came back
         done = [k for k, w in self._open.items() if everything or now - w.started >= self.window]
         return [(k, self._open.pop(k), None) for k in done]
 
