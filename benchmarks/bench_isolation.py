@@ -5,8 +5,10 @@ Trains the serving benchmark's model (``_envs/serving_model.py``: HistGradientBo
 4 numeric + 2 categorical features), registers it, and starts ``modelpilot serve`` (one
 process, prediction log on) twice:
 
-* ``lane`` — the shipped configuration: bodies over ``serving.offload_bytes`` are parsed,
-  predicted and serialised on the batch lane's thread (``serving/isolation.py``);
+* ``process lane`` — the default: bodies over ``serving.offload_bytes`` are parsed,
+  predicted and serialised by a lane process (``serving/isolation.py``);
+* ``thread lane`` — ``serving.batch_lane: thread``: the same on a thread of the server
+  process (it shares the GIL with the event loop);
 * ``event loop`` — ``offload_bytes`` set beyond any body, so every request runs on the
   event loop (how the server worked before the lane; shown for comparison).
 
@@ -16,8 +18,8 @@ while a heavy client in another process sends 10,000-instance batches back to ba
 (loaded). Printed: the light clients' p50/p99 latency and requests/s, and the heavy
 client's batches and rows per second.
 
-Target: with the lane, the light clients' p99 under load stays below 2x its unloaded
-value.
+Target: with the lane (the default, processes), the light clients' p99 under load stays
+below 2x its unloaded value.
 
 Usage::
 
@@ -30,6 +32,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
+import os
 import shutil
 import statistics
 import subprocess
@@ -49,7 +52,11 @@ from bench_serving import PREDICT_PATH, register, start_modelpilot  # noqa: E402
 
 TARGET_RATIO = 2.0
 HEAVY_ROWS = 10_000
-CONFIGS = {"lane": {}, "event loop": {"offload_bytes": 10**9}}
+CONFIGS: dict[str, dict[str, Any]] = {
+    "process lane": {"batch_lane": "process"},
+    "thread lane": {"batch_lane": "thread"},
+    "event loop": {"offload_bytes": 10**9},
+}
 
 
 def write_config(tmp: Path, serving: dict[str, Any]) -> Path:
@@ -146,6 +153,7 @@ def main() -> None:
     records = df[FEATURES].sample(HEAVY_ROWS, random_state=1).to_dict(orient="records")
     light = [json.dumps({"instances": [r]}).encode() for r in records[:500]]
     heavy = json.dumps({"instances": records}).encode()
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
     print(f"heavy body: {HEAVY_ROWS} instances, {len(heavy) / 1e6:.2f} MB; light: {args.light} clients, "
           f"one single-row request every {args.interval * 1000:.0f} ms each")
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in CONFIGS}
@@ -173,7 +181,7 @@ def report(results: dict[str, list[dict[str, Any]]]) -> None:
     print("| server | light p99 unloaded | light p99 loaded | ratio | light req/s unloaded -> loaded "
           "| heavy rows/s |")
     print("| --- | --- | --- | --- | --- | --- |")
-    verdict = ""
+    verdicts = []
     for name, runs in results.items():
         u99 = statistics.median(r["unloaded"]["p99"] for r in runs)
         l99 = statistics.median(r["loaded"]["p99"] for r in runs)
@@ -182,12 +190,14 @@ def report(results: dict[str, list[dict[str, Any]]]) -> None:
         rows = statistics.median(r["heavy_batches"] * HEAVY_ROWS / r["heavy_seconds"] for r in runs)
         ratio = l99 / u99
         print(f"| {name} | {u99:.1f} ms | {l99:.1f} ms | {ratio:.2f}x | {urps:.0f} -> {lrps:.0f} | {rows:,.0f} |")
-        if name == "lane":
+        if name != "event loop":
             ok = ratio < TARGET_RATIO
-            verdict = (f"target: light p99 under load < {TARGET_RATIO:.0f}x unloaded with the lane: "
-                       f"{ratio:.2f}x -> {'PASS' if ok else 'FAIL'}")
+            verdicts.append(f"{name}{' (default)' if name == 'process lane' else ''}: {ratio:.2f}x -> "
+                            f"{'PASS' if ok else 'FAIL'}")
     print()
-    print(verdict)
+    print(f"target: light clients' p99 under load < {TARGET_RATIO:.0f}x their unloaded p99")
+    for line in verdicts:
+        print("  " + line)
 
 
 if __name__ == "__main__":

@@ -304,6 +304,9 @@ class ServingConfig(_Section):
     offload_bytes: int = Field(32_768, ge=0)
     batch_workers: int = Field(1, ge=1)
     batch_queue: int = Field(16, ge=0)
+    # "process": worker processes, started on the first large request, that do not share
+    # the server's GIL; "thread": threads of the server process (no extra process)
+    batch_lane: Literal["process", "thread"] = "process"
     # how long a label for an id not in the log yet waits for another replica's segment;
     # None = 2 x log_flush_interval + 30s
     feedback_hold: Duration | None = None

@@ -1,4 +1,8 @@
-"""Large batches run in their own lane: light requests are answered meanwhile; a full lane is a 503."""
+"""Large batches run in their own lane: light requests are answered meanwhile; a full lane is a 503.
+
+The thread lane is driven with the model cache's fault injector (a batch that waits until
+the test releases it); the process lane, which the injector cannot reach, with real
+concurrent batches."""
 
 from __future__ import annotations
 
@@ -35,7 +39,8 @@ class Gate:
 
 @pytest.fixture
 def gated(env: Env, tmp_path: Path) -> Iterator[tuple[Any, httpx.Client, Gate]]:
-    cfg = make_config(tmp_path, offload_bytes=4096, batch_workers=1, batch_queue=1, max_instances=600)
+    cfg = make_config(tmp_path, offload_bytes=4096, batch_workers=1, batch_queue=1, max_instances=600,
+                      batch_lane="thread")  # the fault injector reaches threads, not processes
     gate = Gate()
     app = create_app(cfg, env.store, env.artifacts, fault_injector=gate)
     handle, url = start_in_thread(app)
@@ -80,3 +85,35 @@ def test_a_batch_over_max_instances_is_refused(gated: tuple[Any, httpx.Client, G
     assert "601 instances in one request is more than serving.max_instances=600" in r.json()["error"]["message"]
     r = client.post(PREDICT, json={"instances": [instance(i) for i in range(600)]})
     assert r.status_code == 200 and len(r.json()["ids"]) == 600
+
+
+def test_the_process_lane_answers_and_logs_like_the_loop(env: Env, tmp_path: Path) -> None:
+    cfg = make_config(tmp_path, offload_bytes=4096, batch_workers=1, batch_queue=0)
+    assert cfg.serving.batch_lane == "process"  # the default
+    app = create_app(cfg, env.store, env.artifacts)
+    handle, url = start_in_thread(app)
+    rows = [instance(i) for i in range(300)]
+    ids = [f"big-{i}" for i in range(300)]
+    try:
+        with httpx.Client(base_url=url, timeout=120) as client:
+            small = [client.post(PREDICT, json={"instances": [row]}).json() for row in rows[:5]]
+            with ThreadPoolExecutor(4) as pool:  # the first batch starts the process and loads
+                answers = list(pool.map(lambda k: client.post(PREDICT, json={
+                    "instances": rows, "ids": [f"{i}-{k}" for i in ids]}), range(4)))
+            assert {r.status_code for r in answers} <= {200, 503}
+            done = [r for r in answers if r.status_code == 200]
+            assert done and len(done) < 4  # one lane slot, no queue: the others were refused
+            assert all(r.headers["retry-after"] == "1" for r in answers if r.status_code == 503)
+            body = done[0].json()
+            assert [p["predictions"][0] for p in small] == body["predictions"][:5]
+            np.testing.assert_allclose([p["probabilities"][0] for p in small], body["probabilities"][:5])
+            fb = client.post("/v1/models/churn/feedback", json={"ids": body["ids"][:2], "labels": [1, 0]})
+            assert fb.status_code == 200 and fb.json()["accepted"] == 2  # ids known to the server
+        assert app.state.lane.completed == len(done)
+    finally:
+        handle.stop()
+    from modelpilot.serving import PredictionLogReader
+
+    logged = PredictionLogReader(env.artifacts, "churn").predictions()
+    assert len(logged) == 5 + 300 * len(done)
+    assert set(body["ids"]) <= set(logged["request_id"])

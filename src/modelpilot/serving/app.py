@@ -36,7 +36,7 @@ from modelpilot.errors import ModelNotFound, ModelpilotError, NotFound, RequestE
 from modelpilot.serving import docs
 from modelpilot.serving.cache import FaultInjector, LoadedModel, ModelCache
 from modelpilot.serving.feedback import FeedbackDesk
-from modelpilot.serving.isolation import BatchLane
+from modelpilot.serving.isolation import BatchLane, ProcessLane
 from modelpilot.serving.labels import LabelDomain
 from modelpilot.serving.limits import BodyLimitMiddleware
 from modelpilot.serving.metrics import CONTENT_TYPE_LATEST, ServingMetrics
@@ -239,7 +239,9 @@ def create_app(
         return domain if rollout is None else domain.union(LabelDomain.of(rollout.challenger.record))
     authorize = access.authorize
 
-    lane = BatchLane(sc.batch_workers, sc.batch_queue)
+    lane = (ProcessLane(sc.batch_workers, sc.batch_queue, store_url=cfg.store_url,
+                        artifacts_url=cfg.artifacts_url, options=cfg.artifacts.options)
+            if sc.batch_lane == "process" else BatchLane(sc.batch_workers, sc.batch_queue))
     app.state.lane = lane
 
     def answer_plain(name: str, model: LoadedModel, parsed: ParsedRequest, ids: list[str],
@@ -280,21 +282,33 @@ def create_app(
         if rollout is not None and not rollout.state.shadow:
             parsed, ids = await lane.run(parse) if large else parse()
             return await _predict_routed(name, model, rollout, parsed.columns, ids, start)
-        if large:
+        if large and isinstance(lane, ProcessLane):  # in another process: not even the GIL is shared
+            got = await lane.predict(name, model.version, body, sc.max_instances)
+            ids, content, columns = got.ids, got.content, got.columns
+            elapsed = time.perf_counter() - start
+            writer.log_predictions(PredictionBatch(
+                model=name, ids=ids, version=model.version, predictions=got.predictions,
+                scores=got.scores, probabilities=got.probabilities, features=columns,
+                latency_ms=elapsed * 1000.0,
+            ))
+            metrics.observe_predict(name, model.version, elapsed)
+        elif large:
             def whole() -> tuple[ParsedRequest, list[str], bytes]:
                 parsed, ids = parse()
                 return parsed, ids, answer_plain(name, model, parsed, ids, start)
 
             parsed, ids, content = await lane.run(whole)
+            columns = parsed.columns
         else:
             parsed, ids = parse()
             if PREDICT_IN_THREADPOOL:
                 content = await run_in_threadpool(answer_plain, name, model, parsed, ids, start)
             else:
                 content = answer_plain(name, model, parsed, ids, start)
+            columns = parsed.columns
         recent.add(ids)
         if rollout is not None:  # shadow: a copy for the challenger, after the answer is ready
-            shadow.submit(name, rollout.challenger, parsed.columns, ids)
+            shadow.submit(name, rollout.challenger, columns, ids)
         return Response(content, media_type=_JSON)
 
     async def _predict_routed(name: str, model: LoadedModel, rollout: Any, columns: dict[str, Any],
