@@ -196,5 +196,3 @@ def print_demo(console: Console, r: dict[str, Any]) -> None:
         f"retrains {r['retrains']} · promotions {r['promotions']} · retraining cost {r['cost']:.6f} USD · "
         f"{r['batches']} batches of {r['batch_size']} requests in {r['seconds']} s"
     )
-    if r.get("dashboard"):
-        console.print(f"dashboard: [bold]{r['dashboard']}[/]")

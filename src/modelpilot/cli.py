@@ -349,6 +349,9 @@ def _since(value: str | None) -> Any:
 def demo(
     folder: Annotated[Path, typer.Option(help="Where the demo writes its config, data and store.")] = Path("."),
     rollout: Annotated[str, typer.Option(help="Rollout strategy to show: replace, shadow, ab or canary.")] = "replace",
+    dashboard: Annotated[bool | None, typer.Option(
+        "--dashboard/--no-dashboard",
+        help="Keep the dashboard up after the run until Ctrl-C (default: when run in a terminal).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The whole loop on a drifting churn scenario: train, serve, drift, retrain, gate, promote."""
@@ -365,6 +368,30 @@ def demo(
         result = run_demo(folder, rollout=rollout, on_event=_report.Timeline(err_console),
                           on_progress=progress)
     _report.print_demo(console, result)
+    offer_dashboard(folder / "pilot.yaml", keep=dashboard)
+
+
+def offer_dashboard(config: Path, *, keep: bool | None = None) -> None:
+    """After the demo: in a terminal, serve its dashboard until Ctrl-C; elsewhere (CI, a pipe,
+    ``keep=False``) print the command that serves it, so no address printed is a dead one."""
+    import socket
+
+    from modelpilot.ui import serve_ui
+
+    command = f"modelpilot ui -c {config}"
+    if keep is None:
+        keep = sys.stdin.isatty() and sys.stdout.isatty()
+    if not keep:
+        console.print(f"dashboard: [bold]{escape(command)}[/] serves it on http://127.0.0.1:8050/ui/",
+                      highlight=False, soft_wrap=True)
+        return
+    with socket.socket() as probe:  # a free loopback port: 8050 may be taken
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    with _pilot(config) as pilot:
+        console.print(f"dashboard: [bold]http://127.0.0.1:{port}/ui/[/] — Ctrl-C stops it "
+                      f"(later: {escape(command)})", highlight=False, soft_wrap=True)
+        serve_ui(pilot.cfg, pilot.store, pilot.artifacts, port=port)
 
 
 @app.command()

@@ -241,9 +241,8 @@ def run_demo(
             "promoted_at_batches": promoted_at,
             "seconds": round(time.monotonic() - started, 1),
             "server": base_url,
-            # the demo's server stops when it returns; `modelpilot ui` serves the same store again
-            "dashboard": f"{base_url}/ui/ (while the demo ran; see it again with "
-                         f"'modelpilot ui -c {folder / 'pilot.yaml'}')",
+            # the demo's server stops when it returns; this command serves its dashboard again
+            "dashboard": f"modelpilot ui -c {folder / 'pilot.yaml'}",
             "events": events,
         }
 
