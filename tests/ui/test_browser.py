@@ -195,3 +195,25 @@ def test_operator_logs_in_and_approves(ui: Page, demo_env: Any) -> None:
 def test_plotly_comes_from_the_app(base_url: str) -> None:
     r = httpx.get(f"{base_url}/ui/static/plotly.min.js")
     assert r.status_code == 200 and len(r.content) > 1_000_000
+
+
+FIGURES_FIT = """() => Array.from(document.querySelectorAll('.figure')).map(f => {
+  const box = f.getBoundingClientRect();
+  const svg = f.querySelector('svg.main-svg');
+  const s = svg ? svg.getBoundingClientRect() : null;
+  const title = f.querySelector('.gtitle');
+  return {title: title ? title.textContent : '', fits: s !== null && s.left >= box.left - 1 &&
+          s.right <= box.right + 1 && s.top >= box.top - 1 && s.bottom <= box.bottom + 1,
+          svg: s && [s.left, s.right], box: [box.left, box.right]};
+})"""
+
+
+@pytest.mark.parametrize("path", ["/ui/runs/1", "/ui/runs/2", "/ui/models/churn/monitoring", "/ui/models/churn/cost"])
+def test_every_figure_fits_its_frame(ui: Page, path: str) -> None:
+    # figures in the two-column grid were drawn at the full row's width and clipped
+    page = ui.open(path)
+    ui.charts_rendered()
+    page.wait_for_timeout(500)  # the fitting after layout
+    figures = page.evaluate(FIGURES_FIT)
+    assert figures
+    assert all(f["fits"] for f in figures), [f for f in figures if not f["fits"]]

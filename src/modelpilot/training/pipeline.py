@@ -246,6 +246,7 @@ def _train_run(
         report("split", 1, 1)
 
     est = estimator_path(cfg.model.estimator, task)
+    store.log_params(run_id, {"estimator": est})  # the class used, also when model.estimator is left to the default
     params = {**cfg.model.params, **params_override}
     # fail here, in this process, on an unknown estimator or parameter, not in every trial
     make_estimator(cfg.model.estimator, task, params, cfg.model.seed)

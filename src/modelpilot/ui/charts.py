@@ -30,18 +30,22 @@ EVENT_COLORS = {
     "promoted": "#2ca02c", "gate_rejected": "#7f7f7f", "rolled_back": "#ff7f0e",
 }
 _MAX_MARKS = 300
+_LEGEND_ON_TOP = {"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"}
 
 
 def html(fig: go.Figure, *, height: int | None = None, shapes: Sequence[dict[str, Any]] = (),
-         annotations: Sequence[dict[str, Any]] = ()) -> str:
+         annotations: Sequence[dict[str, Any]] = (), layout: dict[str, Any] | None = None) -> str:
     """The figure as an embeddable ``<div>`` (no Plotly JS inside).
 
-    Event lines and thresholds are added to the figure's dict unvalidated: validating
-    shapes one by one (``fig.add_shape``) costs milliseconds each, the page's largest cost.
+    ``layout`` overrides the shared layout for this figure. Event lines and thresholds are
+    added to the figure's dict unvalidated: validating shapes one by one
+    (``fig.add_shape``) costs milliseconds each, the page's largest cost.
     """
     fig.update_layout(**_LAYOUT)
     if height:
         fig.update_layout(height=height)
+    if layout:
+        fig.update_layout(**layout)
     spec = fig.to_dict()
     spec["layout"]["template"] = _TEMPLATE
     spec["layout"].setdefault("shapes", []).extend(shapes)
@@ -61,6 +65,28 @@ def hline(y: float, text: str, color: str) -> tuple[dict[str, Any], dict[str, An
 
 def _iso(index: Any) -> list[str]:
     return [pd.Timestamp(t).isoformat() for t in index]
+
+
+# a pause longer than this many typical intervals between reports is a gap: the line breaks
+GAP_FACTOR = 3.0
+
+
+def break_gaps(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (indexed by time) with an empty row in every gap much longer than the usual
+    interval between its rows, so a line is not drawn across a period without data."""
+    if len(frame) < 3:
+        return frame
+    times = pd.DatetimeIndex(frame.index)
+    steps = times.to_series().diff().dropna()
+    typical = steps.median()
+    if pd.isna(typical) or typical <= pd.Timedelta(0):
+        return frame
+    gaps = steps[steps > typical * GAP_FACTOR]
+    if gaps.empty:
+        return frame
+    fillers = pd.DataFrame(index=pd.DatetimeIndex([t - gap / 2 for t, gap in gaps.items()], name=frame.index.name),
+                           columns=frame.columns, dtype=float)
+    return pd.concat([frame, fillers]).sort_index()
 
 
 def mark_events(fig: go.Figure, events: Sequence[EventRecord]) -> list[dict[str, Any]]:
@@ -120,6 +146,7 @@ def performance_lines(
 ) -> str:
     """Measured (labelled) and estimated (label-free) performance with the trigger line."""
     fig = go.Figure()
+    frame = break_gaps(frame)
     x = _iso(frame.index)
     fig.add_trace(go.Scatter(x=x, y=frame["performance"], name=f"{metric} (measured)", mode="lines+markers",
                              connectgaps=False))
@@ -137,11 +164,18 @@ def performance_lines(
 
 
 def segment_lines(frame: pd.DataFrame, segments: list[str], events: Sequence[EventRecord], metric: str) -> str:
-    """The measured metric per segment over time."""
+    """The measured metric per segment over time.
+
+    Markers as well as lines: a segment measured in one window between windows without
+    enough labels is a lone point, which a line alone does not draw. Lines break where a
+    segment has no value and across long periods without reports.
+    """
     fig = go.Figure()
+    frame = break_gaps(frame)
     x = _iso(frame.index)
     for seg in segments:
-        fig.add_trace(go.Scatter(x=x, y=frame[f"segment:{seg}"], name=seg, mode="lines"))
+        fig.add_trace(go.Scatter(x=x, y=frame[f"segment:{seg}"], name=seg, mode="lines+markers",
+                                 connectgaps=False, marker={"size": 5}))
     lines = mark_events(fig, events)
     fig.update_layout(title=f"Performance per segment ({metric}, measured)")
     return html(fig, shapes=lines)
@@ -177,11 +211,16 @@ def version_metrics(versions: Sequence[Any], metric: str) -> str:
 
 
 def learning_curve(train: Sequence[Any], validation: Sequence[Any], metric: str) -> str:
+    """Train and validation metric per boosting stage.
+
+    The legend sits above the plot: below it, it collided with the axis title and was cut
+    off by the figure's bottom edge.
+    """
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=[p.step for p in train], y=[p.value for p in train], name="train"))
     fig.add_trace(go.Scatter(x=[p.step for p in validation], y=[p.value for p in validation], name="validation"))
     fig.update_layout(title=f"Learning curve ({metric} per boosting stage)", xaxis_title="stage")
-    return html(fig)
+    return html(fig, layout={"legend": _LEGEND_ON_TOP, "margin": {"t": 70, "b": 50}})
 
 
 def trials(points: Sequence[Any], trial_params: dict[str, Any], metric: str) -> str:
@@ -192,7 +231,11 @@ def trials(points: Sequence[Any], trial_params: dict[str, Any], metric: str) -> 
         fig = go.Figure(go.Scatter(x=list(values), y=list(values.values()), mode="markers"))
         fig.update_layout(title=f"HPO trials ({metric})", xaxis_title="trial")
         return html(fig)
-    fig = make_subplots(rows=1, cols=len(names), shared_yaxes=True, subplot_titles=names)
+    # at most three panels a row: six side by side left each title ~100 px, and they overlapped
+    cols = min(3, len(names))
+    rows = -(-len(names) // cols)
+    fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True, subplot_titles=names,
+                        horizontal_spacing=0.06, vertical_spacing=0.3 if rows > 1 else 0.0)
     for i, name in enumerate(names, start=1):
         xs, ys, text = [], [], []
         for number, t in trial_params.items():
@@ -201,10 +244,12 @@ def trials(points: Sequence[Any], trial_params: dict[str, Any], metric: str) -> 
                 ys.append(values[int(number)])
                 text.append(f"trial {number}")
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=name, text=text, showlegend=False,
-                                 marker={"size": 9}), row=1, col=i)
-    fig.update_yaxes(title_text=metric, row=1, col=1)
+                                 marker={"size": 9}), row=(i - 1) // cols + 1, col=(i - 1) % cols + 1)
+    for row in range(1, rows + 1):
+        fig.update_yaxes(title_text=metric, row=row, col=1)
+    fig.update_annotations(font_size=11)  # the subplot titles
     fig.update_layout(title=f"HPO trials: parameter vs {metric}")
-    return html(fig)
+    return html(fig, height=120 + 220 * rows, layout={"margin": {"t": 80}})
 
 
 def importance(rows: Sequence[dict[str, Any]]) -> str:

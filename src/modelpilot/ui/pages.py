@@ -75,6 +75,8 @@ def run(store: Store, run_id: int) -> dict[str, Any]:
     table = [{"name": n, "train": metrics.get(f"train/{n}"), "validation": metrics.get(f"validation/{n}")} for n in names]
     other = {k: v for k, v in metrics.items() if not k.startswith(("train/", "validation/"))}
     params = {k: v for k, v in r.params.items() if k != "trials"}
+    if params.get("estimator") is None and "estimator" in params:  # runs recorded before the class was
+        params["estimator"] = "the task's default (model.estimator not set)"
     tuning_metric = r.params.get("tuning_metric") or r.tags.get("primary_metric") or "accuracy"
     trial_points = store.metric_history(run_id, f"trial/{tuning_metric}")
     curve_train = store.metric_history(run_id, "learning_curve/train")

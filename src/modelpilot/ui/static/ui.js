@@ -34,3 +34,24 @@
     });
   }
 })();
+
+// A figure is drawn by its inline script while the page is still being parsed: in a
+// two-column grid the first one is drawn before its neighbour exists, at the full row's
+// width, and then overflowed (and was clipped by) its half of the row. Every figure is fitted
+// to its container once the page is laid out, and again whenever the container changes size.
+(function () {
+  "use strict";
+  if (!window.Plotly) return;
+  var plots = document.querySelectorAll(".js-plotly-plot");
+  function fit(div) { if (div.offsetParent !== null) window.Plotly.Plots.resize(div); }
+  plots.forEach(fit);
+  if (window.ResizeObserver) {
+    var observer = new ResizeObserver(function (entries) {
+      entries.forEach(function (entry) {
+        var div = entry.target.querySelector(".js-plotly-plot");
+        if (div) fit(div);
+      });
+    });
+    plots.forEach(function (div) { if (div.parentElement) observer.observe(div.parentElement); });
+  }
+})();
