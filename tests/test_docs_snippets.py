@@ -138,5 +138,31 @@ def test_the_document_runs(document: Path, initialised: Path, tmp_path: Path) ->
             assert "Traceback" not in done.stderr, f"{block.name}:\n{done.stderr[-4000:]}"
             if block.lang == "bash":
                 cwd = Path((state / "cwd").read_text().strip())
+            if "modelpilot backtest" in block.body and "--report backtests/" in block.body:
+                _check_backtest(block, cwd, done.stdout)
     finally:
         _stop(state / "pids")
+
+
+def _check_backtest(block: Block, cwd: Path, stdout: str) -> None:
+    """A documented backtest writes a report the dashboard lists; the README's shows a difference."""
+    from modelpilot.config import PilotConfig
+    from modelpilot.pilot import Pilot
+    from modelpilot.ui import pages
+
+    report = re.findall(r"--report (backtests/\S+)", block.body)[-1]
+    assert (cwd / report).is_file(), report
+    cfg = PilotConfig.load(cwd / "pilot.yaml")
+    with Pilot(cfg) as pilot:
+        listed = [r["name"] for r in pages.backtests(cfg, pilot.artifacts)["reports"]]
+    assert Path(report).name in listed, listed
+    if block.document.name == "README.md":
+        means = re.findall(r"^│ (\S+)\s+│ +([\d.]+) │", stdout, re.M)
+        assert len(means) == 3 and len({m for _, m in means}) == 3, stdout  # the policies part ways
+
+
+def test_the_architecture_page_names_every_rollout_strategy() -> None:
+    from modelpilot.rollout import STRATEGIES
+
+    line = next(ln for ln in (ROOT / "docs" / "architecture.md").read_text().splitlines() if ln.startswith("| `rollout/`"))
+    assert all(f"`{name}`" in line for name in STRATEGIES), line

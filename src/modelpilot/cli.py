@@ -305,16 +305,16 @@ def events(
     with _pilot(config) as pilot:
         start = _since(since)
         known = pilot.store.event_kinds()
-        for k in kind or []:
-            if k not in known:
-                import difflib
-
-                close = difflib.get_close_matches(k, known, n=1)
-                hint = f"did you mean '{close[0]}'? " if close else ""
-                raise ModelpilotError(f"--kind: no event of kind {k!r} in the log; {hint}"
-                                      f"kinds recorded: {', '.join(sorted(known)) or 'none yet'}")
         records = pilot.store.events(model=pilot.cfg.model.name, kind=kind or None, since=start, limit=limit)
         rows = [event_dict(ev) for ev in reversed(records)]
+    for k in kind or []:
+        if k not in known:  # not an error: a kind may simply not have happened yet; a typo gets a hint
+            import difflib
+
+            close = difflib.get_close_matches(k, known, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            err_console.print(f"note: no event of kind {escape(k)!r} in the log yet; {hint}kinds recorded: "
+                              f"{', '.join(sorted(known)) or 'none'}", highlight=False, soft_wrap=True)
     if as_json:
         print_json(rows)
         return

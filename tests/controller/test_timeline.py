@@ -80,11 +80,14 @@ def test_controller_once_prints_each_decision_and_the_truth(trained_project: Pat
     assert future.stdout.strip() == "no events matching the filters"
 
 
-def test_events_refuses_an_unknown_kind_and_a_bad_since(trained_project: Path, tmp_path: Path) -> None:
+def test_events_hints_at_a_misspelt_kind_and_refuses_a_bad_since(trained_project: Path, tmp_path: Path) -> None:
     config = copy_project(trained_project, tmp_path / "project")
-    bad_kind = cli("events", "-c", str(config), "--kind", "gate_rejectd", cwd=tmp_path)
-    assert bad_kind.returncode == 1
-    assert "--kind: no event of kind 'gate_rejectd'" in bad_kind.stderr
+    typo = cli("events", "-c", str(config), "--kind", "alias_movd", cwd=tmp_path)
+    assert typo.returncode == 0 and typo.stdout.strip() == "no events matching the filters"
+    assert "no event of kind 'alias_movd' in the log yet; did you mean 'alias_moved'?" in typo.stderr
+    # a kind that has not happened yet is a valid filter, not an error
+    later = cli("events", "-c", str(config), "--kind", "gate_rejected", "--json", cwd=tmp_path)
+    assert later.returncode == 0 and later.stdout.strip() == "[]"
     bad_since = cli("events", "-c", str(config), "--since", "yesterday", cwd=tmp_path)
     assert bad_since.returncode == 1
     assert "--since: 'yesterday' is neither a duration" in bad_since.stderr
