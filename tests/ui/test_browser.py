@@ -15,13 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from modelpilot.testing.services import unavailable
-
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# the browser fixture is in conftest.py: one Playwright per session, shared by every browser test
 SHOTS = Path(__file__).resolve().parents[1] / "screenshots"
 
 
@@ -36,20 +32,6 @@ def base_url(demo_env: Any) -> Iterator[str]:
         yield url
     finally:
         server.stop()
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        unavailable(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 class Page:

@@ -20,12 +20,10 @@ import pandas as pd
 import plotly
 import pytest
 
-from modelpilot.testing.services import unavailable
 from modelpilot.ui import charts
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -52,36 +50,30 @@ GEOMETRY = """(div) => {
 
 
 @pytest.fixture(scope="module")
-def draw() -> Iterator[Callable[[str], dict[str, Any]]]:
-    if not CHROMIUM.exists():
-        unavailable(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
+def draw(browser: Any) -> Iterator[Callable[[str], dict[str, Any]]]:
+    # the width of a figure in one column of the dashboard's two-column grid
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    current = {"html": ""}
+    # the figure and the Plotly the dashboard serves, from a made-up origin intercepted here
+    page.route("http://charts.test/plotly.min.js", lambda route: route.fulfill(path=str(PLOTLY_JS)))
+    page.route("http://charts.test/figure", lambda route: route.fulfill(
+        content_type="text/html", body=current["html"]))
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox", "--disable-gpu"])
-        # the width of a figure in one column of the dashboard's two-column grid
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+    def render(figure_html: str) -> dict[str, Any]:
+        current["html"] = ("<html><head><script src='/plotly.min.js'></script></head><body>"
+                           f"<div style='width:660px'>{figure_html}</div></body></html>")
+        page.goto("http://charts.test/figure", wait_until="load")
+        page.wait_for_function("document.querySelector('.js-plotly-plot .main-svg') !== null", timeout=15_000)
+        page.wait_for_timeout(300)  # let the autosizing settle
+        assert not errors, errors
+        geometry: dict[str, Any] = page.evaluate(GEOMETRY, page.query_selector("div.plotly-graph-div"))
+        return geometry
 
-        current = {"html": ""}
-        # the figure and the Plotly the dashboard serves, from a made-up origin intercepted here
-        page.route("http://charts.test/plotly.min.js", lambda route: route.fulfill(path=str(PLOTLY_JS)))
-        page.route("http://charts.test/figure", lambda route: route.fulfill(
-            content_type="text/html", body=current["html"]))
-
-        def render(figure_html: str) -> dict[str, Any]:
-            current["html"] = ("<html><head><script src='/plotly.min.js'></script></head><body>"
-                               f"<div style='width:660px'>{figure_html}</div></body></html>")
-            page.goto("http://charts.test/figure", wait_until="load")
-            page.wait_for_function("document.querySelector('.js-plotly-plot .main-svg') !== null", timeout=15_000)
-            page.wait_for_timeout(300)  # let the autosizing settle
-            assert not errors, errors
-            geometry: dict[str, Any] = page.evaluate(GEOMETRY, page.query_selector("div.plotly-graph-div"))
-            return geometry
-
-        yield render
-        browser.close()
+    yield render
+    context.close()
 
 
 def _inside(item: dict[str, Any], svg: dict[str, Any], slack: float = 1.0) -> bool:
