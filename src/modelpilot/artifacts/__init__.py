@@ -21,7 +21,7 @@ from typing import Any
 
 from modelpilot.artifacts._json import get_json, put_json
 from modelpilot.artifacts._protocol import ArtifactStore
-from modelpilot.artifacts.models import check_model, load_model, save_model
+from modelpilot.artifacts.models import check_model, load_model, load_model_shared, save_model
 from modelpilot.errors import ConfigError
 
 Factory = Callable[[str, dict[str, Any]], ArtifactStore]
@@ -81,6 +81,7 @@ __all__ = [
     "check_model",
     "get_json",
     "load_model",
+    "load_model_shared",
     "open_artifacts",
     "put_json",
     "save_model",

@@ -6,17 +6,21 @@ skops stores an estimator as a zip of JSON-described objects. Before skops sees 
 types the shipped estimators and preprocessors are made of, not whole modules. A class
 from user code, ``functools.partial``, ``operator.attrgetter``, ``builtins.eval``,
 ``numpy.load`` or any other function is refused before anything is imported. The check
-runs when a model is saved, when a version is registered and on every load.
+runs when a model is saved, when a version is registered and on every load
+(:func:`load_model_shared` checks a content key once: its bytes cannot change).
 """
 
 from __future__ import annotations
 
+import threading
 import zipfile
+from collections import OrderedDict
 from typing import Any
 
 import skops.io as sio
 
 from modelpilot.artifacts._allowlist import UnsafeModelFile, audit
+from modelpilot.artifacts._keys import expected_digest
 from modelpilot.artifacts._protocol import ArtifactStore
 from modelpilot.errors import ArtifactError
 
@@ -101,3 +105,34 @@ def load_model(store: ArtifactStore, key: str) -> Any:
             f"cannot load model {key!r} from {store.url}: {exc}; the file may come from an "
             "incompatible scikit-learn/skops version, retrain the model with this one"
         ) from exc
+
+
+_SHARED_SIZE = 4
+_shared: OrderedDict[str, Any] = OrderedDict()
+_shared_lock = threading.Lock()
+
+
+def load_model_shared(store: ArtifactStore, key: str) -> Any:
+    """:func:`load_model`, kept for the process: the same object for the same content key.
+
+    A content key names its bytes (their sha256), so the model behind it never changes:
+    the gate's champion, compared again at every retrain, and a candidate promoted right
+    after its gate are loaded (and audited) once instead of each time. The last
+    ``_SHARED_SIZE`` models are kept. The object is shared: use it to predict only, never
+    to fit (warm starts load their own copy with :func:`load_model`).
+
+    Raises:
+        as :func:`load_model`.
+    """
+    if expected_digest(key) is None:  # a named key may be rewritten: always read it
+        return load_model(store, key)
+    with _shared_lock:
+        if key in _shared:
+            _shared.move_to_end(key)
+            return _shared[key]
+    model = load_model(store, key)
+    with _shared_lock:
+        _shared[key] = model
+        while len(_shared) > _SHARED_SIZE:
+            _shared.popitem(last=False)
+    return model

@@ -228,7 +228,7 @@ def _compare(raw: list[dict[str, Any]], cfg: PilotConfig) -> list[dict[str, Any]
         p["roi_detail"] = detail
     order = ["name", "kind", "mean_metric", "metric_by_batch", "retrains", "retrain_batches", "retrain_reasons",
              "retrain_promoted", "retrain_versions", "mean_after_retrain", "train_cpu_seconds", "cost", "roi",
-             "roi_detail", "initial", "wall_seconds"]
+             "roi_detail", "initial", "wall_seconds", "batch_seconds"]
     return [{k: p[k] for k in order if k in p} for p in raw]
 
 

@@ -24,7 +24,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from modelpilot.artifacts import open_artifacts
-from modelpilot.artifacts.models import load_model
+from modelpilot.artifacts.models import load_model_shared
 from modelpilot.backtest.policies import PolicySpec, policy_config
 from modelpilot.config import PilotConfig
 from modelpilot.controller import Controller
@@ -65,7 +65,7 @@ def _log_rows(X: pd.DataFrame, ids: np.ndarray, ts: pd.Series, version: int, pre
     """Prediction-log rows as the server writes them (label null until revealed)."""
     log = pd.DataFrame({FEATURE_PREFIX + c: X[c].to_numpy() for c in X.columns})
     log.insert(0, "request_id", ids)
-    log.insert(1, "ts", ts.to_numpy())
+    log.insert(1, "ts", ts.array)  # tz-aware as it is: to_numpy would make Timestamp objects
     log["model_version"] = version
     log["role"] = "primary"
     if task == "classification":
@@ -95,7 +95,9 @@ def replay_policy(cfg: PilotConfig, spec: PolicySpec, frame: pd.DataFrame, opts:
 
     Returns:
         ``{"name", "kind", "metric_by_batch", "retrain_batches", "retrain_reasons",
-        "retrain_promoted", "train_cpu_seconds", "cost", "initial", "wall_seconds", ...}``.
+        "retrain_promoted", "train_cpu_seconds", "cost", "initial", "wall_seconds",
+        "batch_seconds", ...}``; ``batch_seconds`` is the wall time of each batch (predict,
+        log, tick and any retrain in it).
 
     Raises:
         DataError: the first model cannot be trained on the initial rows.
@@ -131,7 +133,7 @@ def _replay(cfg: PilotConfig, spec: PolicySpec, frame: pd.DataFrame, opts: dict[
                     f"({'; '.join(first.gate.get('reasons', []))}): raise --initial or relax gates.min_metrics"
                 )
             version = store.get_version(pcfg.model.name, champion)
-            model = load_model(artifacts, version.artifact_key)
+            model = load_model_shared(artifacts, version.artifact_key)
             names = [f["name"] for f in version.signature]
             classes = np.asarray(version.classes) if version.classes is not None else None
             window = FrameWindow()
@@ -141,10 +143,11 @@ def _replay(cfg: PilotConfig, spec: PolicySpec, frame: pd.DataFrame, opts: dict[
             out: dict[str, Any] = {
                 "name": spec.name, "kind": spec.kind, "metric_by_batch": [], "retrain_batches": [],
                 "retrain_reasons": [], "retrain_promoted": [], "retrain_versions": [], "train_cpu_seconds": 0.0,
-                "cost": 0.0, "initial": {"version": champion, "cpu_seconds": first.profile.get("cpu_s"),
+                "batch_seconds": [], "cost": 0.0, "initial": {"version": champion, "cpu_seconds": first.profile.get("cpu_s"),
                                          "cost": first.cost.get("total"), "metrics": first.metrics},
             }
             for b in range(n_batches):
+                batch_started = time.perf_counter()
                 lo, hi = b * batch, (b + 1) * batch
                 rows = stream.iloc[lo:hi]
                 X = rows[names]
@@ -152,8 +155,9 @@ def _replay(cfg: PilotConfig, spec: PolicySpec, frame: pd.DataFrame, opts: dict[
                 proba = np.asarray(model.predict_proba(X)) if classes is not None and hasattr(model, "predict_proba") else None
                 value = compute_metrics(version.task, rows[target].to_numpy(), pred, proba, classes, only=[metric]).get(metric)
                 out["metric_by_batch"].append(None if value is None else float(value))
-                if spec.kind == "never":
-                    continue  # nothing will ever read its log: no controller ticks
+                if spec.kind == "never":  # nothing will ever read its log: no controller ticks
+                    out["batch_seconds"].append(round(time.perf_counter() - batch_started, 4))
+                    continue
                 window.append(_log_rows(X, ids[lo:hi], rows[time_col], champion, pred, proba, version.task))
                 reveal = b - delay
                 if reveal >= 0:
@@ -166,7 +170,8 @@ def _replay(cfg: PilotConfig, spec: PolicySpec, frame: pd.DataFrame, opts: dict[
                 if tick.promoted is not None:
                     champion = tick.promoted
                     version = store.get_version(pcfg.model.name, champion)
-                    model = load_model(artifacts, version.artifact_key)
+                    model = load_model_shared(artifacts, version.artifact_key)
+                out["batch_seconds"].append(round(time.perf_counter() - batch_started, 4))
         finally:
             executor.shutdown()
             store.close()

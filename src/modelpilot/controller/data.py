@@ -100,7 +100,7 @@ def log_to_frame(rows: pd.DataFrame, cfg: PilotConfig, classes: list[Any] | None
     else:
         out[cfg.model.target] = pd.to_numeric(labels, errors="coerce").to_numpy()
     if cfg.model.time_column:
-        out[cfg.model.time_column] = rows["ts"].to_numpy()
+        out[cfg.model.time_column] = rows["ts"].array  # tz-aware as it is (to_numpy makes Timestamp objects)
     if cfg.model.id_column:  # the request id is the row's identity in the log
         out[cfg.model.id_column] = rows["request_id"].astype(str).to_numpy()
     return out.reset_index(drop=True)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from modelpilot.artifacts import ArtifactStore, load_model
+from modelpilot.artifacts import ArtifactStore, load_model_shared
 from modelpilot.config import PilotConfig
 from modelpilot.policy.compare import compare_to_champion
 from modelpilot.policy.gates import threshold_gate
@@ -44,7 +44,7 @@ def gate_candidate(
     thresholds = threshold_gate(candidate.metrics, train_metrics, cfg)
     names = [f["name"] for f in candidate.signature]
     X, y = holdout[names], holdout[cfg.model.target].to_numpy()
-    challenger_model = load_model(artifacts, candidate.artifact_key)
+    challenger_model = load_model_shared(artifacts, candidate.artifact_key)  # predicts only
     pred_new, proba_new = _scores(challenger_model, X, candidate.task)
     if champion is None:  # nothing to beat: the thresholds decide
         return {
@@ -53,7 +53,7 @@ def gate_candidate(
             "segments": {},
         }
     champ = store.get_version(cfg.model.name, champion)
-    pred_old, proba_old = _scores(load_model(artifacts, champ.artifact_key), X, champ.task)
+    pred_old, proba_old = _scores(load_model_shared(artifacts, champ.artifact_key), X, champ.task)
     segments = {s: holdout[s].astype(str).to_numpy() for s in cfg.model.segments if s in holdout}
     cmp = compare_to_champion(
         y, pred_old, pred_new, task=candidate.task, metric=cfg.primary_metric, cfg=cfg.gates,

@@ -128,6 +128,7 @@ def _measured(cfg: PilotConfig, labelled: pd.DataFrame, version: ModelVersionRec
         classes=_classes(version),
         segments=seg_frame,
         min_rows=1,
+        segment_metrics=[metric],  # segments are judged on the primary metric only
     )
     segment_perf = {
         f"{col}={value}": {"value": m.get(metric), "n": int(m["n"])}

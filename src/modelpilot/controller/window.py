@@ -8,9 +8,11 @@ prediction, the score, the model version, the time, and the label once it has ar
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 
 
@@ -29,44 +31,97 @@ class WindowSource(Protocol):
 
 
 class FrameWindow:
-    """A window over an in-memory frame (backtests, tests): rows appended as they happen."""
+    """A window over in-memory rows (backtests, tests), appended as they happen.
+
+    Rows are kept as the chunks they were appended in (one per replayed batch), in time
+    order, never copied into one growing frame. A query walks back from the newest chunk
+    and stops as soon as it holds ``last_n`` matching rows or reaches rows older than
+    ``since``; a chunk entirely inside the query (known from its time span and its count of
+    labelled rows) is taken whole without a scan. Labels are set through an index from
+    request id to (chunk, row). So the work of a tick is the size of what it reads, whatever
+    the length of the history behind it: ``rows_scanned`` counts the rows that queries
+    filtered or returned and that label updates touched.
+    """
 
     def __init__(self) -> None:
-        self._parts: list[pd.DataFrame] = []
-        self._frame: pd.DataFrame | None = None
+        self._chunks: list[pd.DataFrame] = []
+        self._n_labelled: list[int] = []  # labelled rows per chunk
+        self._span: list[tuple[Any, Any]] = []  # (first, last) time per chunk
+        self._where: dict[Any, tuple[int, int]] = {}  # request id -> (chunk, row)
+        self.rows_scanned = 0
 
     def append(self, rows: pd.DataFrame) -> None:
-        self._parts.append(rows)
-        self._frame = None
+        """Add rows, no older than any row before them (the frame is copied, not kept)."""
+        chunk = rows.reset_index(drop=True).copy()
+        if "label" not in chunk:
+            chunk["label"] = pd.Series([None] * len(chunk), dtype=object)
+        k = len(self._chunks)
+        positions = zip(itertools.repeat(k), range(len(chunk)), strict=False)
+        self._where.update(zip(chunk["request_id"].to_numpy().tolist(), positions, strict=False))
+        self._chunks.append(chunk)
+        self._n_labelled.append(int(chunk["label"].notna().sum()))
+        self._span.append((chunk["ts"].min(), chunk["ts"].max()) if len(chunk) else (None, None))
 
     def set_labels(self, request_ids: pd.Series, labels: pd.Series) -> None:
-        frame = self.frame
-        mapping = pd.Series(labels.to_numpy(), index=request_ids.to_numpy())
-        known = frame["request_id"].isin(mapping.index)
-        frame.loc[known, "label"] = frame.loc[known, "request_id"].map(mapping).astype(frame["label"].dtype)
+        """Set the label of each known request id (unknown ids are ignored)."""
+        by_chunk: dict[int, tuple[list[int], list[Any]]] = {}
+        for rid, label in zip(request_ids.to_numpy().tolist(), labels.to_numpy().tolist(), strict=True):
+            where = self._where.get(rid)
+            if where is not None:
+                rows, values = by_chunk.setdefault(where[0], ([], []))
+                rows.append(where[1])
+                values.append(label)
+        self.rows_scanned += len(request_ids)
+        for k, (rows, values) in by_chunk.items():
+            chunk = self._chunks[k]
+            col = chunk.columns.get_loc("label")
+            chunk.iloc[rows, col] = pd.Series(values, dtype=object).astype(chunk["label"].dtype).to_numpy()
+            self._n_labelled[k] = int(chunk["label"].notna().sum())
+            self.rows_scanned += len(chunk)
 
     @property
     def frame(self) -> pd.DataFrame:
-        if self._frame is None:
-            self._frame = pd.concat(self._parts, ignore_index=True) if self._parts else pd.DataFrame()
-            self._parts = [self._frame] if self._parts else []
-        return self._frame
+        """Every row so far as one frame (a copy, for inspection; the loop never needs it)."""
+        return pd.concat(self._chunks, ignore_index=True) if self._chunks else pd.DataFrame()
+
+    def _tail(
+        self, last_n: int | None, since: datetime | None, until: datetime | None, labelled: bool
+    ) -> pd.DataFrame:
+        picked: list[pd.DataFrame] = []
+        found = 0
+        for k in range(len(self._chunks) - 1, -1, -1):
+            chunk, (first, last) = self._chunks[k], self._span[k]
+            n_labelled = self._n_labelled[k]
+            if not len(chunk) or (labelled and not n_labelled) or (until is not None and first >= until):
+                continue
+            if since is not None and last < since:
+                break  # this chunk and every older one lie before `since`
+            keep: np.ndarray | None = None  # None: the whole chunk, decided from its span and count
+            if since is not None and first < since:
+                keep = (chunk["ts"] >= since).to_numpy()
+            if until is not None and last >= until:
+                keep = (chunk["ts"] < until).to_numpy() & (True if keep is None else keep)
+            if labelled and n_labelled < len(chunk):
+                keep = chunk["label"].notna().to_numpy() & (True if keep is None else keep)
+            if keep is not None:
+                self.rows_scanned += len(chunk)
+            part = chunk if keep is None else chunk[keep]
+            if len(part):
+                picked.append(part)
+                found += len(part)
+            if (last_n and found >= last_n) or (since is not None and first < since):
+                break  # enough rows, or older chunks only hold rows before `since`
+        if not picked:
+            return self._chunks[0].iloc[:0] if self._chunks else pd.DataFrame()
+        rows = pd.concat(picked[::-1], ignore_index=True) if len(picked) > 1 else picked[0].reset_index(drop=True)
+        rows = rows.tail(last_n).reset_index(drop=True) if last_n else rows
+        self.rows_scanned += len(rows)
+        return rows
 
     def window(
         self, *, last_n: int | None = None, since: datetime | None = None, until: datetime | None = None
     ) -> pd.DataFrame:
-        frame = self.frame
-        if frame.empty:
-            return frame
-        if since is not None:
-            frame = frame[frame["ts"] >= since]
-        if until is not None:
-            frame = frame[frame["ts"] < until]
-        return frame.tail(last_n) if last_n else frame
+        return self._tail(last_n, since, until, labelled=False)
 
     def labelled(self, *, last_n: int | None = None, since: datetime | None = None) -> pd.DataFrame:
-        frame = self.window(since=since)
-        if frame.empty:
-            return frame
-        frame = frame[frame["label"].notna()]
-        return frame.tail(last_n) if last_n else frame
+        return self._tail(last_n, since, None, labelled=True)

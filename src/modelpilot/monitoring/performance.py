@@ -13,6 +13,7 @@ labels catch that; the estimate is a stopgap while labels are delayed.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -32,12 +33,17 @@ def classification_metrics(
     proba: ArrayLike | None = None,
     *,
     classes: ArrayLike | None = None,
+    only: Collection[str] | None = None,
 ) -> dict[str, float]:
     """Accuracy and F1 (binary: of ``classes[1]``; multi-class: macro); with ``proba`` also
     ROC AUC (one-vs-rest for multi-class) and log loss.
 
     ``proba`` is ``predict_proba`` output in ``classes`` order (or the positive-class column
     for binary). ROC AUC is left out when ``y_true`` holds a single class (it is undefined).
+    ``only`` limits the work to the metrics named (monitoring measures every segment on
+    its primary metric alone). Accuracy and F1 are counted with NumPy (the same values as
+    scikit-learn's, without its input checks, which cost more than the counting on the
+    small slices a monitoring pass measures).
 
     Raises:
         DataError: lengths differ, or ``proba`` is given without ``classes``.
@@ -46,15 +52,14 @@ def classification_metrics(
     _same_length(yt, yp)
     if yt.size == 0:
         return {}
+    wanted = set(CLASSIFICATION_METRICS if only is None else only)
     labels = np.asarray(classes) if classes is not None else np.unique(np.concatenate([yt, yp]))
-    out = {"accuracy": float(skm.accuracy_score(yt, yp))}
-    if labels.size == 2:
-        out["f1"] = float(skm.f1_score(yt, yp, pos_label=labels[1], labels=labels,
-                                       zero_division=0.0))
-    else:
-        out["f1"] = float(skm.f1_score(yt, yp, average="macro", labels=labels,
-                                       zero_division=0.0))
-    if proba is None:
+    out: dict[str, float] = {}
+    if "accuracy" in wanted:
+        out["accuracy"] = float(np.mean(yt == yp))
+    if "f1" in wanted:
+        out["f1"] = _f1(yt, yp, labels)
+    if proba is None or not wanted & {"log_loss", "roc_auc"}:
         return out
     if classes is None:
         raise DataError("proba was given without classes; pass classes in predict_proba order")
@@ -62,8 +67,9 @@ def classification_metrics(
     if p.ndim == 1:
         p = np.column_stack([1.0 - p, p])
     _same_length(yt, p)
-    out["log_loss"] = float(skm.log_loss(yt, p, labels=labels))
-    if np.unique(yt).size > 1:
+    if "log_loss" in wanted:
+        out["log_loss"] = float(skm.log_loss(yt, p, labels=labels))
+    if "roc_auc" in wanted and np.unique(yt).size > 1:
         if labels.size == 2:
             out["roc_auc"] = float(skm.roc_auc_score(yt == labels[1], p[:, 1]))
         elif np.isin(labels, yt).all():
@@ -71,17 +77,34 @@ def classification_metrics(
     return out
 
 
-def regression_metrics(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, float]:
-    """RMSE, MAE and R² (R² left out below two rows, where it is undefined)."""
+def _f1(yt: np.ndarray, yp: np.ndarray, labels: np.ndarray) -> float:
+    """F1 of ``labels[1]`` (binary) or the macro F1 over ``labels``; 0 where undefined."""
+
+    def one(label: Any) -> float:
+        t, p = yt == label, yp == label
+        tp = float(np.sum(t & p))
+        denominator = 2 * tp + float(np.sum(~t & p)) + float(np.sum(t & ~p))
+        return 2 * tp / denominator if denominator else 0.0
+
+    if labels.size == 2:
+        return one(labels[1])
+    return float(np.mean([one(label) for label in labels])) if labels.size else 0.0
+
+
+def regression_metrics(y_true: ArrayLike, y_pred: ArrayLike, *, only: Collection[str] | None = None) -> dict[str, float]:
+    """RMSE, MAE and R² (R² left out below two rows, where it is undefined); ``only`` limits
+    them to the metrics named."""
     yt, yp = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
     _same_length(yt, yp)
     if yt.size == 0:
         return {}
-    out = {
-        "rmse": float(skm.root_mean_squared_error(yt, yp)),
-        "mae": float(skm.mean_absolute_error(yt, yp)),
-    }
-    if yt.size >= 2:
+    wanted = set(REGRESSION_METRICS if only is None else only)
+    out = {}
+    if "rmse" in wanted:
+        out["rmse"] = float(skm.root_mean_squared_error(yt, yp))
+    if "mae" in wanted:
+        out["mae"] = float(skm.mean_absolute_error(yt, yp))
+    if "r2" in wanted and yt.size >= 2:
         out["r2"] = float(skm.r2_score(yt, yp))
     return out
 
@@ -95,6 +118,7 @@ def performance(
     classes: ArrayLike | None = None,
     segments: pd.DataFrame | None = None,
     min_rows: int = 1,
+    segment_metrics: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """Metrics from labels, overall and per value of each segment column.
 
@@ -105,6 +129,7 @@ def performance(
         classes: class labels in ``proba`` column order.
         segments: segment columns aligned row by row with the labels (index ignored).
         min_rows: segments with fewer rows report only their ``n``.
+        segment_metrics: measure segments on these metrics only (default: all).
 
     Returns:
         ``{"overall": {metric: value, "n": rows}, "segments": {column: {value: {...}}}}``
@@ -118,15 +143,15 @@ def performance(
     yt, yp = np.asarray(y_true), np.asarray(y_pred)
     p = None if proba is None else np.asarray(proba, dtype=np.float64)
 
-    def measure(idx: NDArray[np.intp] | slice) -> dict[str, Any]:
+    def measure(idx: NDArray[np.intp] | slice, only: Collection[str] | None = None) -> dict[str, Any]:
         n = int(yt[idx].shape[0])
         if n < min_rows:
             return {"n": n}
         if task == "classification":
             m = classification_metrics(yt[idx], yp[idx], None if p is None else p[idx],
-                                       classes=classes)
+                                       classes=classes, only=only)
         else:
-            m = regression_metrics(yt[idx], yp[idx])
+            m = regression_metrics(yt[idx], yp[idx], only=only)
         return {**m, "n": n}
 
     out: dict[str, Any] = {"overall": measure(slice(None)), "segments": {}}
@@ -137,7 +162,7 @@ def performance(
             groups = pd.Series(np.arange(len(yt))).groupby(
                 segments[column].to_numpy(), dropna=False, sort=True
             ).indices
-            out["segments"][str(column)] = {str(v): measure(idx) for v, idx in groups.items()}
+            out["segments"][str(column)] = {str(v): measure(idx, segment_metrics) for v, idx in groups.items()}
     return out
 
 
