@@ -98,3 +98,16 @@ def test_load_source_reads_the_time_column_by_data_time_unit(tmp_path: Path) -> 
     pd.DataFrame({"day": ["2026-01-01"], "x": [1.0], "y": [0]}).to_csv(tmp_path / "d.csv", index=False)
     with pytest.raises(TimeColumnError, match=r"holds dates, so a time unit \('ms'\) does not apply.*remove data\.time_unit"):
         load_source(_cfg(tmp_path, time_unit="ms"))
+
+
+def test_a_time_split_reads_text_times_through_the_same_rule() -> None:
+    from modelpilot.training.split import split_frame
+
+    cfg = PilotConfig.from_dict({"model": {"name": "m", "target": "y", "time_column": "ts"}})
+    df = pd.DataFrame({"ts": ["2026-01-03", "2026-01-01", "2026-01-05", "2026-01-02", "2026-01-04"],
+                       "y": [0, 1, 0, 1, 0]})
+    sp = split_frame(df, "y", "classification", cfg)
+    assert sp.method == "time" and sorted(sp.validation.tolist()) == [2, 4]  # the newest two
+    df.loc[4, "ts"] = "someday"
+    with pytest.raises(TimeColumnError, match=r"time column 'ts' is neither numeric nor dates.*'someday'"):
+        split_frame(df, "y", "classification", cfg)

@@ -19,6 +19,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from modelpilot.config import PilotConfig
+from modelpilot.data.timecol import parse_dates
 from modelpilot.errors import DataError
 
 _MIN_SIDE = 2
@@ -50,6 +51,10 @@ def _time_split(times: pd.Series, fraction: float) -> tuple[np.ndarray, np.ndarr
     A span-based cut would put everything recent into validation when the data mixes old
     history with a burst of new rows. Rows without a time go to training.
     """
+    if not (pd.api.types.is_datetime64_any_dtype(times) or pd.api.types.is_numeric_dtype(times)):
+        # text times (data not read through load_source): the data layer's one reading of them
+        times = parse_dates(times, str(times.name), role="time column",
+                            fix="set model.time_column in pilot.yaml to a column of times")
     if pd.api.types.is_datetime64_any_dtype(times):
         # seconds since the first time; NaT becomes NaN (works for naive and tz-aware)
         values = (times - times.min()).dt.total_seconds().to_numpy(dtype=np.float64, na_value=np.nan)
