@@ -28,6 +28,8 @@ def run(cwd: Path, *args: str, token: str | None = None) -> subprocess.Completed
 
 def test_token_create_needs_an_admin_token_once_any_token_exists(tmp_path: Path) -> None:
     (tmp_path / "pilot.yaml").write_text("model:\n  name: churn\n  target: churned\n")
+    not_admin = run(tmp_path, "token", "create", "--role", "operator", "--name", "ops")
+    assert not_admin.returncode == 1 and "the first token must be an admin token" in " ".join(not_admin.stderr.split())
     first = run(tmp_path, "token", "create", "--role", "admin", "--name", "root", "--json")
     assert first.returncode == 0, first.stderr
     admin = json.loads(first.stdout)["token"]

@@ -4,7 +4,8 @@ Registered on the main Typer app by :mod:`modelpilot.cli`. Changing commands act
 local user until the first API token exists; from then on they need an operator token
 (``--token`` or the ``MODELPILOT_TOKEN`` environment variable), and the token's name is
 recorded as the actor. ``token create`` and ``token revoke`` likewise need an admin token
-once any active token exists; the very first token is created locally without one.
+once any active token exists; the very first token is created locally without one, and must
+be an admin token (otherwise nobody could create or revoke tokens afterwards).
 """
 
 from __future__ import annotations
@@ -106,10 +107,18 @@ def register(app: typer.Typer) -> None:
         config: ConfigOpt = Path("pilot.yaml"), token: AdminTokenOpt = None, as_json: JsonOpt = False,
     ) -> None:
         """Create a token and print it ONCE (only its hash is stored); needs an admin token once tokens exist."""
+        from modelpilot import auth
         from modelpilot.auth import create_token
+        from modelpilot.errors import ConfigError
 
         with _pilot(config) as pilot:
             label = name or f"{role}-token"
+            if role != "admin" and token is None and not auth.tokens_exist(pilot.store):
+                # without an admin nobody could create or revoke tokens afterwards
+                raise ConfigError(
+                    f"the first token must be an admin token (it creates and revokes the others): run "
+                    f"'modelpilot token create --role admin --name <you>', then create the {role} token with it"
+                )
             admin(pilot, token, f"create a {role} token")
             created = create_token(pilot.store, label, role)
         if as_json:

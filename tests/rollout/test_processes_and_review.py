@@ -85,7 +85,10 @@ def test_two_server_processes_on_one_store_route_identically(renv: REnv) -> None
 def test_approval_flow_through_the_cli_with_tokens(renv: REnv) -> None:
     config = write_config(renv, {"strategy": "replace"})
     review.request_review(renv.store, MODEL, renv.healthy, champion=renv.champion, reason="retrain")
-    created = cli("token", "create", "--role", "operator", "--name", "carol", "-c", str(config), "--json")
+    first = cli("token", "create", "--role", "admin", "--name", "root", "-c", str(config), "--json")
+    assert first.returncode == 0, first.stderr
+    created = cli("token", "create", "--role", "operator", "--name", "carol", "-c", str(config), "--json",
+                  "--token", json.loads(first.stdout)["token"])
     assert created.returncode == 0, created.stderr
     token = json.loads(created.stdout)["token"]
     assert token.startswith("mp_")
