@@ -107,6 +107,9 @@ def test_the_process_lane_answers_and_logs_like_the_loop(env: Env, tmp_path: Pat
             body = done[0].json()
             assert [p["predictions"][0] for p in small] == body["predictions"][:5]
             np.testing.assert_allclose([p["probabilities"][0] for p in small], body["probabilities"][:5])
+            bad = client.post(PREDICT, json={"instances": [*rows[:-1], {**rows[0], "age": "old"}]})
+            assert bad.status_code == 422, bad.text  # raised in the lane process, answered as usual
+            assert "'age' (type float" in bad.json()["error"]["message"]
             fb = client.post("/v1/models/churn/feedback", json={"ids": body["ids"][:2], "labels": [1, 0]})
             assert fb.status_code == 200 and fb.json()["accepted"] == 2  # ids known to the server
         assert app.state.lane.completed == len(done)

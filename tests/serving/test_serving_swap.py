@@ -106,7 +106,7 @@ def test_sigterm_flushes_every_logged_prediction(tmp_path: Path, classifiers: li
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a loaded CI machine can take a while to import and start
         while True:
             try:
                 if httpx.get(url + "/healthz").status_code == 200:
