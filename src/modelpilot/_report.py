@@ -122,7 +122,7 @@ def print_status(console: Console, status: dict[str, Any]) -> None:
 _EVENT_STYLE = {
     "trigger_fired": "bold yellow", "trigger_suppressed": "yellow", "drift_watch": "cyan",
     "retrain_started": "bold", "retrain_finished": "bold", "gate_passed": "green", "gate_rejected": "red",
-    "promoted": "bold green", "retrain_failed": "bold red", "tick_failed": "bold red", "alias_moved": "green",
+    "promoted": "bold green", "retrain_failed": "bold red", "tick_failed": "bold red", "retrain_blocked": "bold red", "alias_moved": "green",
 }
 
 

@@ -141,6 +141,13 @@ class ClassBalanceCheck(CheckConfig):
     min_fraction: float = Field(0.01, ge=0, le=0.5)
 
 
+class ScaleCheck(CheckConfig):
+    # retraining data only: a numeric column whose spread (IQR) changed, or whose median
+    # moved, by more than this factor of the champion's reference spread is refused (a unit
+    # change, a scaled feed, swapped columns); drift that models can follow stays well below
+    max_factor: float = Field(5.0, gt=1)
+
+
 class ValidationConfig(_Section):
     missing: MissingCheck = Field(default_factory=MissingCheck)
     types: TypesCheck = Field(default_factory=TypesCheck)
@@ -148,6 +155,7 @@ class ValidationConfig(_Section):
     outliers: OutliersCheck = Field(default_factory=OutliersCheck)
     duplicates: DuplicatesCheck = Field(default_factory=DuplicatesCheck)
     class_balance: ClassBalanceCheck = Field(default_factory=ClassBalanceCheck)
+    scale: ScaleCheck = Field(default_factory=ScaleCheck)
 
 
 ColumnType = Literal["int", "float", "number", "bool", "category", "string", "datetime"]

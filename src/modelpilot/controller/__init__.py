@@ -34,6 +34,7 @@ import numpy as np
 
 from modelpilot.artifacts import ArtifactStore, get_json, put_json
 from modelpilot.config import PilotConfig
+from modelpilot.controller.checks import check_retraining_data
 from modelpilot.controller.data import (
     WaitForData,
     find_change_point,
@@ -45,7 +46,8 @@ from modelpilot.controller.gate import check_labels, gate_candidate
 from modelpilot.controller.jobs import read_frame, run_training, write_frame
 from modelpilot.controller.monitor import summarize, validation_segments
 from modelpilot.controller.window import WindowSource
-from modelpilot.errors import Conflict, ModelpilotError
+from modelpilot.data.validation import ValidationReport
+from modelpilot.errors import Conflict, ModelpilotError, ValidationFailed
 from modelpilot.executors import Executor
 from modelpilot.metrics import higher_is_better
 from modelpilot.policy.triggers import (
@@ -308,6 +310,8 @@ class Controller:
         # a retrain is due: persist its inputs before training starts
         try:
             data = self._retraining_data(champion, summary, now, state)
+            # the same checks as `train`, plus the new rows against the champion's reference
+            check_retraining_data(cfg, data, version, reference).raise_if_failed()
             frames = {"train_key": write_frame(self.artifacts, data.train),
                       "holdout_key": write_frame(self.artifacts, data.holdout)}
         except WaitForData as exc:
@@ -319,7 +323,10 @@ class Controller:
             return result
         except Exception as exc:  # the trigger state (its cooldown) is saved: no new firing every tick
             kind = "retrain_skipped" if isinstance(exc, ModelpilotError) else "retrain_failed"
-            self.store.add_event(kind, model=self.model, actor="controller",
+            numbers: dict[str, Any] = {}
+            if isinstance(exc, ValidationFailed) and isinstance(exc.report, ValidationReport):
+                kind, numbers = "retrain_blocked", {"checks": [c.name for c in exc.report.failed]}
+            self.store.add_event(kind, model=self.model, actor="controller", numbers=numbers,
                                  reason=f"{_reason(exc)}; the champion keeps serving")
             result.actions.append(f"{kind.replace('_', ' ')}: {_reason(exc)}")
             state.pop("waiting", None)

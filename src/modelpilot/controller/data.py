@@ -76,6 +76,8 @@ class RetrainData:
     train: pd.DataFrame            # in the source's schema: features, target, time column
     holdout: pd.DataFrame          # the newest labelled rows, same schema
     info: dict[str, Any] = field(default_factory=dict)
+    # the new labelled rows the set was built from (training part and holdout), checked on their own
+    batch: pd.DataFrame | None = None
 
 
 def log_to_frame(rows: pd.DataFrame, cfg: PilotConfig, classes: list[Any] | None) -> pd.DataFrame:
@@ -90,8 +92,10 @@ def log_to_frame(rows: pd.DataFrame, cfg: PilotConfig, classes: list[Any] | None
     if classes is not None:
         lookup = {str(c): c for c in classes}
         mapped = labels.astype(str).map(lookup)
-        if mapped.isna().any():
-            bad = sorted(set(labels[mapped.isna()].astype(str)))[:5]
+        # a missing label is a missing target value (the checks name it), not an unknown class
+        unknown = mapped.isna() & labels.notna() & ~labels.astype(str).str.lower().isin(["", "nan", "none"])
+        if unknown.any():
+            bad = sorted(set(labels[unknown].astype(str)))[:5]
             raise DataError(
                 f"feedback labels {bad} are not classes of the champion ({sorted(lookup)}): "
                 "send labels with the same values as the training target"
@@ -187,4 +191,4 @@ def select_retraining_data(
         "holdout_rows": int(n_holdout),
         "train_rows": int(len(train)),
     }
-    return RetrainData(train=train.reset_index(drop=True), holdout=holdout, info=info)
+    return RetrainData(train=train.reset_index(drop=True), holdout=holdout, info=info, batch=recent)

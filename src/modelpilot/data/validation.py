@@ -113,6 +113,11 @@ def _examples(values: pd.Series) -> list[str]:
 def _check_missing(df: pd.DataFrame, cfg: PilotConfig, spec: FeatureSpec) -> _Finding:
     limit = cfg.data.validation.missing.max_fraction
     frac = df[[*spec.features, spec.target]].isna().mean()
+    if len(df) and frac[spec.target] == 1.0:
+        return _Finding(True, f"the target '{spec.target}' has no values (all {len(df)} rows are missing)",
+                        {"max_fraction": limit, "columns": {spec.target: 1.0}, "failing": [spec.target]},
+                        "check that the labels arrive (feedback) or that data.source / data.query "
+                        "selects the target column", force_fail=True)
     bad = frac[frac > limit].sort_values(ascending=False)
     numbers = {"max_fraction": limit, "columns": {str(c): float(v) for c, v in frac[frac > 0].items()},
                "failing": [str(c) for c in bad.index]}
@@ -279,8 +284,11 @@ def _check_class_balance(df: pd.DataFrame, cfg: PilotConfig, spec: FeatureSpec) 
     limit = cfg.data.validation.class_balance.min_fraction
     shares = df[spec.target].value_counts(normalize=True, dropna=True)
     numbers = {"shares": {str(k): float(v) for k, v in shares.items()}, "min_fraction": limit}
+    if len(shares) == 0:
+        return _Finding(True, f"the target '{spec.target}' has no values", numbers,
+                        "check that the labels arrive (feedback) or data.source / data.query", force_fail=True)
     if len(shares) < 2:
-        only = shares.index.tolist()[0] if len(shares) else None
+        only = shares.index.tolist()[0]
         return _Finding(True, f"the target '{spec.target}' has a single class ({only!r})", numbers,
                         "a classifier needs two classes: check data.source / data.query",
                         force_fail=True)
@@ -338,3 +346,84 @@ def validate(df: pd.DataFrame, cfg: PilotConfig, features: FeatureSpec) -> Valid
             status = "fail" if found.force_fail else action
         results.append(CheckResult(name, status, found.message, found.numbers, found.fix))
     return ValidationReport(results)
+
+
+def _reference_spread(profile: dict[str, Any]) -> tuple[float, float] | None:
+    """Median and spread (IQR, else std, else range) of a reference column profile."""
+    sample, cdf = profile.get("sample"), profile.get("sample_cdf")
+    if not sample or not cdf or len(sample) != len(cdf):
+        return None
+    q25, q50, q75 = np.interp([0.25, 0.5, 0.75], np.asarray(cdf, float), np.asarray(sample, float))
+    spread = next((float(v) for v in (q75 - q25, profile.get("std") or 0.0,
+                                      (profile.get("max") or 0.0) - (profile.get("min") or 0.0)) if v and v > 0), 0.0)
+    return (float(q50), spread) if spread > 0 else None
+
+
+def _spread(values: np.ndarray) -> tuple[float, float] | None:
+    q25, q50, q75 = np.percentile(values, [25, 50, 75])
+    spread = next((float(v) for v in (q75 - q25, values.std(), np.ptp(values)) if v > 0), 0.0)
+    return (float(q50), spread) if spread > 0 else None
+
+
+def _distance(batch: tuple[float, float], ref: tuple[float, float]) -> float:
+    """How far a column is from a reference, in factors: spread ratio or median shift in spreads."""
+    ratio = batch[1] / ref[1]
+    return max(ratio, 1 / ratio, abs(batch[0] - ref[0]) / ref[1])
+
+
+# fewer non-missing values than this say nothing reliable about a column's scale
+_MIN_VALUES = 20
+
+
+def check_scale(df: pd.DataFrame, cfg: PilotConfig, spec: FeatureSpec, reference: dict[str, Any]) -> CheckResult:
+    """Retraining data against the champion's reference profile: no column far off its scale.
+
+    A numeric column whose spread (IQR) grew or shrank, or whose median moved, by more than
+    ``data.validation.scale.max_factor`` reference spreads is reported; when two such columns
+    each match the *other's* reference, they are reported as swapped.
+
+    Args:
+        df: the new labelled rows.
+        cfg: the config (``data.validation.scale``).
+        spec: the champion's feature roles.
+        reference: the champion's reference profile (``monitoring.reference``).
+
+    Returns:
+        The ``scale`` check's result (``fail``/``warn`` per its action, ``off`` when disabled).
+    """
+    opts = cfg.data.validation.scale
+    if opts.action == "off":
+        return CheckResult("scale", "off", "disabled by data.validation.scale.action: off")
+    columns = reference.get("columns") or {}
+    stats: dict[str, tuple[float, float]] = {}
+    refs: dict[str, tuple[float, float]] = {}
+    for col in spec.numeric:
+        if col not in df.columns or col not in columns:
+            continue
+        values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        values = values[np.isfinite(values)]
+        ref = _reference_spread(columns[col])
+        got = _spread(values) if len(values) >= _MIN_VALUES else None
+        if ref is not None and got is not None:
+            stats[col], refs[col] = got, ref
+    far = {c: _distance(stats[c], refs[c]) for c in stats if _distance(stats[c], refs[c]) > opts.max_factor}
+    swapped: list[tuple[str, str]] = []
+    for i, a in enumerate(sorted(far)):
+        for b in sorted(far)[i + 1:]:
+            if max(_distance(stats[a], refs[b]), _distance(stats[b], refs[a])) <= 2.0:
+                swapped.append((a, b))
+    in_pairs = {c for pair in swapped for c in pair}
+    numbers = {"max_factor": opts.max_factor, "columns": {c: {"median": stats[c][0], "spread": stats[c][1],
+                                                              "reference_median": refs[c][0],
+                                                              "reference_spread": refs[c][1]} for c in stats},
+               "failing": sorted(far), "swapped": [list(p) for p in swapped]}
+    if not far:
+        return CheckResult("scale", "pass", f"{len(stats)} numeric column(s) within {opts.max_factor:g}x of the "
+                           "reference scale", numbers)
+    problems = [f"columns '{a}' and '{b}' look swapped: each matches the other's reference" for a, b in swapped]
+    problems += [
+        f"column '{c}' is {far[c]:.1f}x off its reference scale (median {stats[c][0]:g}, spread {stats[c][1]:g}; "
+        f"reference median {refs[c][0]:g}, spread {refs[c][1]:g})" for c in sorted(far) if c not in in_pairs]
+    return CheckResult("scale", opts.action, "; ".join(problems), numbers,
+                       "fix the feed (units, column order) before it reaches the model, raise "
+                       "data.validation.scale.max_factor, or set data.validation.scale.action: warn")

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 BACKTEST_PREFIX = "backtests/"
 KNOWN_KINDS = (
     "trigger_fired", "trigger_suppressed", "drift_watch", "retrain_waiting", "retrain_started", "retrain_finished",
-    "retrain_failed", "tick_failed", "gate_passed", "gate_rejected", "promoted", "rolled_back", "alias_moved", "approval_requested",
+    "retrain_failed", "retrain_blocked", "tick_failed", "gate_passed", "gate_rejected", "promoted", "rolled_back", "alias_moved", "approval_requested",
     "approval_decided", "thresholds_passed", "thresholds_failed", "version_registered", "version_status",
 )
 
