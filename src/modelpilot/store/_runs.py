@@ -35,6 +35,8 @@ def _from_us(us: int) -> datetime:
 class RunsMixin(StoreBase):
     _metrics: MetricBuffer
     _flush_lock: threading.Lock
+    #: seconds a logged point may wait before the background flusher writes it (None: the default)
+    metric_max_age: float | None = None
     _known_runs: set[int]
 
     # ------------------------------------------------------------------ datasets
@@ -310,6 +312,18 @@ class RunsMixin(StoreBase):
             except BaseException:
                 self._metrics.put_back(rows)
                 raise
+
+    def flush_due(self, max_age: float) -> bool:
+        """Flush when the oldest buffered point is ``max_age`` seconds old (the flusher calls it).
+
+        Returns:
+            Whether points are still buffered afterwards (younger ones, or a closed store's).
+        """
+        if self._db.closed:
+            return False
+        if self._metrics.age() >= (self.metric_max_age if self.metric_max_age is not None else max_age):
+            self.flush()
+        return len(self._metrics) > 0
 
     def metric_history(self, run_id: int, key: str) -> list[MetricPoint]:
         """Every point of one metric of a run, by step (buffered points included)."""

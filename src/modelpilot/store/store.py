@@ -6,7 +6,12 @@ import threading
 from types import TracebackType
 
 from modelpilot.store._audit import AuditMixin
-from modelpilot.store._buffer import MetricBuffer, register_for_exit_flush, unregister_exit_flush
+from modelpilot.store._buffer import (
+    MetricBuffer,
+    register_for_exit_flush,
+    unregister_exit_flush,
+    wake_flusher,
+)
 from modelpilot.store._runs import RunsMixin
 from modelpilot.store._session import Database
 from modelpilot.store._state import StateMixin
@@ -29,9 +34,10 @@ class Store(RunsMixin, VersionsMixin, AuditMixin, StateMixin):
         fails, a :class:`~modelpilot.errors.NotFound` subclass for a missing run, model,
         version or alias, and :class:`~modelpilot.errors.Conflict` when a
         compare-and-set finds something else than expected.
-      * ``log_metric`` is buffered (flushed at 10,000 points, on ``flush()``,
-        ``finish_run()``, ``close()`` and at interpreter exit); every other write is
-        committed when the call returns.
+      * ``log_metric`` is buffered: written by a background thread about half a second
+        after it was logged (so SIGKILL loses at most about the last second of points), at
+        10,000 points, on ``flush()``, ``finish_run()``, ``close()`` and at interpreter
+        exit; every other write is committed when the call returns.
 
     Example::
 
@@ -46,7 +52,7 @@ class Store(RunsMixin, VersionsMixin, AuditMixin, StateMixin):
     def __init__(self, db: Database, *, buffer_points: int = METRIC_BUFFER_POINTS) -> None:
         """Wrap an already migrated database; use :meth:`Store.open`."""
         self._db = db
-        self._metrics = MetricBuffer(buffer_points)
+        self._metrics = MetricBuffer(buffer_points, on_first=wake_flusher)
         self._flush_lock = threading.Lock()
         self._known_runs: set[int] = set()
         register_for_exit_flush(self)

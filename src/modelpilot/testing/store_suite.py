@@ -21,9 +21,12 @@ on the same URL to see what was really committed. Needs pytest.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -165,6 +168,7 @@ class StoreSuite:
     # ------------------------------------------------------------------ metrics
 
     def test_log_metric_is_buffered_until_flush(self, store: Store, store_url: str) -> None:
+        store.metric_max_age = 3600.0  # the time-based flush is tested below
         run = store.create_run("churn")
         store.log_metric(run.id, "loss", 0.9, step=1)
         with Store.open(store_url) as other:
@@ -174,7 +178,37 @@ class StoreSuite:
         assert [(p.key, p.value, p.step) for p in points] == [("loss", 0.9, 1)]
         assert points[0].timestamp.tzinfo == UTC
 
+    def test_buffered_points_are_written_by_time(self, store: Store, store_url: str) -> None:
+        run = store.create_run("churn")
+        store.log_metric(run.id, "loss", 0.9, step=1)
+        with Store.open(store_url) as other:
+            deadline = time.monotonic() + 60  # about half a second normally; bounded for a loaded machine
+            while not other.metric_history(run.id, "loss") and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert [p.value for p in other.metric_history(run.id, "loss")] == [0.9]
+        assert len(store._metrics) == 0  # written by the flusher, without flush()
+
+    def test_sigkill_loses_at_most_the_last_second_of_points(self, store: Store, store_url: str) -> None:
+        """A process killed after logging and idling past a second has written every point."""
+        run = store.create_run("churn")
+        code = (
+            "import sys, time; from modelpilot.store import Store\n"
+            "s = Store.open(sys.argv[1])\n"
+            "for i in range(5000): s.log_metric(int(sys.argv[2]), 'loss', i / 10, step=i)\n"
+            "time.sleep(1.5); print('logged', flush=True); time.sleep(600)\n"
+        )  # never flushes, never exits: killed below
+        proc = subprocess.Popen([sys.executable, "-c", code, store_url, str(run.id)], stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "logged"
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert len(store.metric_history(run.id, "loss")) == 5000
+
     def test_buffer_flushes_at_its_size(self, store: Store, store_url: str) -> None:
+        store.metric_max_age = 3600.0
         run = store.create_run("churn")
         for i in range(10_000):
             store.log_metric(run.id, "loss", 1.0 / (i + 1), step=i)
