@@ -44,10 +44,15 @@ def register(app: typer.Typer) -> None:
         version: Annotated[int, typer.Argument(help="The version to make champion.")],
         config: ConfigOpt = Path("pilot.yaml"), reason: ReasonOpt = "", token: TokenOpt = None,
         as_json: JsonOpt = False,
+        force: Annotated[bool, typer.Option("--force", help="Promote a version a gate or a person rejected "
+                                            "(recorded with your name).")] = False,
     ) -> None:
-        """Make VERSION the champion now (ends any rollout in progress)."""
+        """Make VERSION the champion now (ends any rollout in progress).
+
+        VERSION must load and answer a probe prediction; a rejected version needs --force.
+        """
         with _pilot(config) as pilot:
-            r = pilot.promote(version, reason, token=token)
+            r = pilot.promote(version, reason, token=token, force=force)
         show(r, as_json, f"{r['model']}: v{r['champion']} is champion (was v{r['previous']})")
 
     @app.command()

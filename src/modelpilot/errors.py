@@ -84,3 +84,7 @@ class Conflict(ModelpilotError):
     """The action conflicts with the current state (e.g. approving a decided version)."""
 
     status_code = 409
+
+
+class VersionNotServable(Conflict):
+    """A version cannot be promoted: its model file is refused, or it does not answer a probe."""

@@ -177,11 +177,15 @@ class Pilot:
         review.reject(self.store, self.cfg.model.name, version, actor, comment)
         return {"model": self.cfg.model.name, "version": version, "approved": False, "by": actor}
 
-    def promote(self, version: int, reason: str = "", *, token: str | None = None) -> dict[str, Any]:
-        """Make ``version`` the champion now."""
+    def promote(self, version: int, reason: str = "", *, token: str | None = None, force: bool = False) -> dict[str, Any]:
+        """Make ``version`` the champion now, once it loads and answers a probe prediction.
+
+        ``force`` promotes a version that a gate or a person rejected (recorded with the actor).
+        """
         from modelpilot.rollout import review
 
-        return review.promote_manual(self.store, self.cfg.model.name, version, self.actor(token, "promote"), reason)
+        return review.promote_manual(self.store, self.cfg.model.name, version, self.actor(token, "promote"), reason,
+                                     artifacts=self.artifacts, force=force)
 
     def rollback(self, reason: str = "", *, token: str | None = None) -> dict[str, Any]:
         """Stop the rollout in progress, or restore the previous champion."""

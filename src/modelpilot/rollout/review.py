@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from modelpilot.errors import Conflict, NotFound
 from modelpilot.rollout import state as st
 from modelpilot.rollout.base import RolloutDecision
+from modelpilot.rollout.probe import check_servable
 from modelpilot.rollout.replace import promote
 from modelpilot.store import Store
 
@@ -127,24 +128,60 @@ def check_timeouts(
 
 
 def promote_manual(
-    store: Store, model: str, version: int, actor: str, reason: str = "",
+    store: Store, model: str, version: int, actor: str, reason: str = "", *,
+    artifacts: ArtifactStore | None, force: bool = False,
 ) -> dict[str, Any]:
     """Make ``version`` the champion now (ending any rollout in progress).
 
+    The version must load through the model allowlist and answer a probe prediction
+    (:func:`~modelpilot.rollout.probe.check_servable`), and a version that was rejected (by
+    a gate or a person) needs ``force``; a forced promotion says so, with the actor, in the
+    ``promoted`` event.
+
+    Args:
+        artifacts: where the model files are (``None`` only where no server will load it,
+            e.g. a store without artifacts; then the probe is skipped).
+        force: promote a rejected version anyway.
+
     Raises:
         ModelNotFound: no such version.
-        Conflict: the champion moved while promoting (re-read and retry).
+        VersionNotServable: the version's file is refused or does not answer the probe.
+        Conflict: the version was rejected and ``force`` is not set, or the champion moved
+            while promoting (re-read and retry).
     """
     record = store.get_version(model, version)
     champion = store.get_alias(model, "champion")
     if champion == version:
         raise Conflict(f"v{version} of {model!r} is already the champion; nothing to promote")
+    numbers: dict[str, Any] = {"manual": True}
+    if record.status == "rejected":
+        why_rejected = _rejection(store, model, version)
+        if not force:
+            raise Conflict(
+                f"v{version} of {model!r} was rejected ({why_rejected}); promote it anyway with --force "
+                '(HTTP: "force": true) — the promotion is recorded with your name')
+        numbers.update(forced=True, rejected_because=why_rejected)
+    if artifacts is not None:
+        check_servable(artifacts, record)
     why = f"manual promotion by {actor}" + (f": {reason}" if reason else "")
+    if numbers.get("forced"):
+        why = f"forced {why}, over the rejection ({numbers['rejected_because']})"
     _end_rollout(store, model, "superseded", why)
-    promote(store, model, version, champion=champion, actor=actor, reason=why, numbers={"manual": True})
+    promote(store, model, version, champion=champion, actor=actor, reason=why, numbers=numbers)
     if record.status in ("rejected", "awaiting_approval"):
         store.set_version_status(model, version, "registered", actor=actor, reason=why)
     return {"model": model, "champion": version, "previous": champion}
+
+
+def _rejection(store: Store, model: str, version: int) -> str:
+    """Why ``version`` was rejected, from the newest event that rejected it."""
+    for event in store.events(model=model, limit=500):
+        rejecting = event.kind in ("gate_rejected", "thresholds_failed", "approval_decided") or (
+            event.kind == "version_status" and event.numbers.get("to") == "rejected")
+        mine = event.subject in (f"v{version}", f"{model}:v{version}") or event.numbers.get("version") == version
+        if rejecting and mine:
+            return f"{event.kind.replace('_', ' ')}: {event.reason}" if event.reason else event.kind.replace("_", " ")
+    return "status rejected"
 
 
 def rollback(store: Store, model: str, actor: str, reason: str = "") -> dict[str, Any]:

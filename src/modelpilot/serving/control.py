@@ -34,7 +34,7 @@ def _body(raw: bytes, allowed: set[str]) -> dict[str, Any]:
     extra = doc.keys() - allowed
     if extra:
         raise RequestError(f"unknown field(s) {sorted(extra)}: send only {sorted(allowed)}")
-    for key in allowed - {"version"}:
+    for key in allowed - {"version", "force"}:  # the typed fields are checked by their route
         if doc.get(key) is not None and not isinstance(doc[key], str):
             raise RequestError(f"'{key}' must be a string")
     return doc
@@ -92,12 +92,17 @@ def add_control_routes(
     @_guard
     async def promote(name: str, request: Request) -> Response:
         actor = await operator(request, "promote", name)
-        body = _body(await request.body(), {"version", "reason"})
+        body = _body(await request.body(), {"version", "reason", "force"})
         version = body.get("version")
         if type(version) is not int or not 1 <= version < 2**63:
             raise RequestError('send {"version": N, "reason": "..."}: the version to promote, as an integer')
+        force = body.get("force", False)
+        if type(force) is not bool:
+            raise RequestError('"force" must be true or false: true promotes a rejected version')
         known(name)
-        result = await run_in_threadpool(review.promote_manual, store, name, version, actor, body.get("reason") or "")
+        result = await run_in_threadpool(
+            lambda: review.promote_manual(store, name, version, actor, body.get("reason") or "",
+                                          artifacts=artifacts, force=force))
         return await done(result)
 
     @app.post("/v1/models/{name}/rollback", tags=["operator"],
