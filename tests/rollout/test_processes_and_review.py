@@ -167,3 +167,21 @@ def test_approval_timeout_decides_per_config(renv: REnv) -> None:
     approval = renv.store.get_approval(MODEL, renv.healthy)
     assert (approval.status, approval.actor) == ("rejected", "timeout")
     assert renv.store.get_version(MODEL, renv.healthy).status == "rejected"
+
+
+def test_promote_through_the_cli_needs_force_for_a_rejected_version(renv: REnv) -> None:
+    config = write_config(renv, {"strategy": "replace"})
+    renv.store.set_version_status(MODEL, renv.worse, "rejected", actor="controller", reason="gate: worse than v1")
+    renv.store.add_event("gate_rejected", model=MODEL, subject=f"v{renv.worse}", actor="controller",
+                         reason="accuracy fell short of the champion's")
+
+    refused = cli("promote", str(renv.worse), "-c", str(config))
+    assert refused.returncode == 1 and "--force" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert renv.store.get_alias(MODEL, "champion") == renv.champion
+
+    forced = cli("promote", str(renv.worse), "--force", "--reason", "on purpose", "-c", str(config), "--json")
+    assert forced.returncode == 0, forced.stderr
+    assert json.loads(forced.stdout)["champion"] == renv.worse == renv.store.get_alias(MODEL, "champion")
+    (event,) = renv.store.events(model=MODEL, kind="promoted")
+    assert event.numbers["forced"] is True and "accuracy fell short" in event.reason
