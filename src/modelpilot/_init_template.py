@@ -58,7 +58,8 @@ gates:
 costs:
   compute_per_hour: 0.40         # price of one CPU hour
   storage_per_gb_month: 0.023
-  value_per_metric_point: 50.0   # what one point (0.01) of the metric is worth per period
+  value_per_correct_prediction: 0.50   # earned per correct prediction (classification)
+  cost_per_error: 1.00                 # lost per wrong one; regression: cost_per_unit_error
 
 store:
   url: sqlite:///.modelpilot/store.db   # or postgresql+psycopg://user@host/db

@@ -117,6 +117,17 @@ def print_status(console: Console, status: dict[str, Any]) -> None:
         rollout = model.get("rollout")
         if rollout:
             console.print(f"rollout: {rollout}")
+        report = model.get("roi") or {}
+        total = report.get("total") or {}
+        if total.get("retrains"):
+            cur = report.get("currency", "")
+            ratio = _fmt(total.get("roi")) if total.get("roi") is not None else f"— ({total.get('roi_note')})"
+            console.print(
+                f"retraining: {total['retrains']} retrain(s) cost {_fmt(total['cost'])} {cur}; value "
+                f"{_fmt(total.get('value'))} {cur} over {total['served']} predictions served "
+                f"(measured on {total['paired']} rows both models scored); net value {_fmt(total.get('net_value'))} "
+                f"{cur}; ROI {ratio}"
+            )
 
 
 _EVENT_STYLE = {

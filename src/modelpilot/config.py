@@ -275,12 +275,38 @@ class GatesConfig(_Section):
         return value
 
 
+class CounterfactualConfig(_Section):
+    # after each promotion the retired champion scores this share of live requests in
+    # shadow (role "retired" in the prediction log) ...
+    fraction: float = Field(0.1, ge=0, le=1)
+    # ... for this long after the promotion
+    period: Duration = 7 * 86400.0
+
+
 class CostsConfig(_Section):
     compute_per_hour: float = Field(0.10, ge=0)
     storage_per_gb_month: float = Field(0.023, ge=0)
-    # money earned per point (0.01) of the primary metric per period, for ROI
-    value_per_metric_point: float = Field(10.0, ge=0)
+    # what a prediction is worth, for the value side of ROI (docs/policy.md, "Cost and ROI"):
+    # classification: earned per correct prediction and/or lost per wrong one ...
+    value_per_correct_prediction: float | None = Field(None, ge=0)
+    cost_per_error: float | None = Field(None, ge=0)
+    # ... regression: lost per unit of absolute error (target units)
+    cost_per_unit_error: float | None = Field(None, ge=0)
+    # below this cost the ratio value/cost says nothing: ROI is not shown (value and cost are)
+    roi_min_cost: float = Field(0.01, ge=0)
+    counterfactual: CounterfactualConfig = Field(default_factory=CounterfactualConfig)
     currency: str = "USD"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _replaced_keys(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and "value_per_metric_point" in raw:
+            raise ValueError(
+                "costs.value_per_metric_point was replaced by what a prediction is worth: set "
+                "costs.value_per_correct_prediction and/or costs.cost_per_error (classification) or "
+                "costs.cost_per_unit_error (regression); see docs/policy.md"
+            )
+        return raw
 
 
 # --------------------------------------------------------------------------- infrastructure

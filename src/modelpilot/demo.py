@@ -48,7 +48,8 @@ def demo_config(rollout: str = "replace") -> dict[str, Any]:
         "tuning": {"n_trials": 4, "parallel": 2},
         "evaluation": {"metric": "accuracy", "permutation_repeats": 2},
         "gates": {"min_metrics": {"accuracy": 0.6}, "test": "bootstrap", "n_bootstrap": 500},
-        "costs": {"compute_per_hour": 0.40, "storage_per_gb_month": 0.023, "value_per_metric_point": 50.0},
+        "costs": {"compute_per_hour": 0.40, "storage_per_gb_month": 0.023, "value_per_correct_prediction": 0.50,
+                  "cost_per_error": 1.00},
         "serving": {"log_flush_interval": 0.5, "refresh_interval": 0.2},
         "monitoring": {"window_size": 600, "min_samples": 150},
         # the demo's clock advances DemoPlan.batch_minutes per batch of traffic

@@ -118,7 +118,8 @@ class Pilot:
         return backtest(self.cfg, data=data, executor=self.executor, **kwargs)
 
     def status(self) -> dict[str, Any]:
-        """Models, their versions and aliases: ``{"models": [{"name", "versions", "aliases"}]}``."""
+        """Models, their versions and aliases: ``{"models": [{"name", "versions", "aliases", "rollout",
+        "pending_approvals", "roi"}]}``; ``roi`` is :func:`modelpilot.controller.counterfactual.roi_report`."""
         models = []
         for name in self.store.list_models():
             versions = [
@@ -132,12 +133,15 @@ class Pilot:
                 }
                 for v in self.store.list_versions(name)
             ]
+            from modelpilot.controller.counterfactual import roi_report
             from modelpilot.rollout.state import describe
 
             models.append({
                 "name": name, "versions": versions, "aliases": self.store.aliases(name),
                 "rollout": describe(self.store, name, self.cfg),
                 "pending_approvals": [a.version for a in self.store.pending_approvals(name)],
+                # cost, value and ROI per retrain, per period and in total (the Cost page's numbers)
+                "roi": roi_report(self.cfg, self.store, name),
             })
         return {"models": models}
 

@@ -62,7 +62,7 @@ class _Charts(HTMLParser):
 def test_backtest_writes_json_and_an_offline_report(history: Path, tmp_path: Path) -> None:
     (tmp_path / "pilot.yaml").write_text(yaml.safe_dump({
         "model": {"name": "churn", "target": "y", "time_column": "ts"},
-        "costs": {"compute_per_hour": 1.0, "value_per_metric_point": 5.0},
+        "costs": {"compute_per_hour": 1.0, "value_per_correct_prediction": 0.5, "cost_per_error": 0.5},
         "policies": {"every3": {"kind": "fixed", "every": 3}},
     }))
     out = _cli("--data", str(history), "-c", "pilot.yaml", "--policy", "never", "--policy", "every3",
@@ -78,20 +78,33 @@ def test_backtest_writes_json_and_an_offline_report(history: Path, tmp_path: Pat
     assert [p["name"] for p in result["policies"]] == ["never", "every3", "dynamic"]
     for p in result["policies"]:
         assert set(p) >= {"name", "mean_metric", "metric_by_batch", "retrains", "retrain_batches",
-                          "retrain_reasons", "train_cpu_seconds", "cost", "roi"}
+                          "retrain_reasons", "train_cpu_seconds", "cost", "value", "net_value", "roi",
+                          "roi_note", "served", "paired", "roi_report"}
         assert len(p["metric_by_batch"]) == result["batches"]
         assert all(isinstance(v, float) and 0 <= v <= 1 for v in p["metric_by_batch"])
         assert p["mean_metric"] == pytest.approx(float(np.mean(p["metric_by_batch"])))
         assert p["retrains"] == len(p["retrain_batches"]) == len(p["retrain_reasons"])
         assert isinstance(p["cost"], float) and isinstance(p["train_cpu_seconds"], float)
     never, every3, dynamic = result["policies"]
-    assert never["retrains"] == 0 and never["roi"] == 0
+    assert never["retrains"] == 0 and never["cost"] == 0 and never["value"] is None and never["roi"] is None
     assert every3["retrain_batches"] == [2, 5]  # 8 batches: 0..7
     assert all(r.startswith("fixed cadence") for r in every3["retrain_reasons"])
     assert dynamic["retrains"] >= 1 and "below the reference" in dynamic["retrain_reasons"][0]
-    # ROI = value of the metric recovered against never, minus the retraining cost
-    value = (dynamic["mean_metric"] - never["mean_metric"]) * 100 * 5.0
-    assert dynamic["roi"] == pytest.approx(value - dynamic["cost"], abs=1e-6)
+    # value = predictions served x (0.5 + 0.5) x the difference realised against the retired
+    # champion on the rows both scored; each promotion's, added up
+    rows = dynamic["roi_report"]["retrains"]
+    promoted = [r for r in rows if r["outcome"] == "promoted"]
+    measured = [r for r in promoted if r["paired"] > 0]
+    assert measured and all(r["served"] >= r["paired"] for r in measured)
+    for r in measured:
+        assert r["value"] == pytest.approx(r["served"] * 1.0 * r["difference"]["difference"], abs=1e-6)
+    # a promotion with no labelled row scored by both models yet has no value, and says so
+    assert all(r["value"] is None for r in promoted if r["paired"] == 0)
+    assert dynamic["unmeasured"] == len(promoted) - len(measured)
+    assert dynamic["value"] == pytest.approx(sum(r["value"] for r in measured), abs=1e-6)
+    assert dynamic["net_value"] == pytest.approx(dynamic["value"] - dynamic["cost"], abs=1e-6)
+    # a few CPU seconds cost a fraction of a cent: no ratio over it (costs.roi_min_cost)
+    assert dynamic["cost"] < 0.01 and dynamic["roi"] is None and "roi_min_cost" in dynamic["roi_note"]
 
     page = (tmp_path / "report.html").read_text()
     charts = _Charts()

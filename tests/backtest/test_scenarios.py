@@ -24,7 +24,8 @@ BATCH = 500
 def _run(name: str, rows: int, seed: int, policies: list[str], executor: LocalExecutor) -> BacktestResult:
     frame, info = scenario(name, rows, seed=seed)
     cfg = PilotConfig.from_dict({"model": {"name": "bt", "target": "y", "time_column": "ts",
-                                           "segments": ["segment"], "seed": seed}})
+                                           "segments": ["segment"], "seed": seed},
+                                 "costs": {"value_per_correct_prediction": 1.0}})
     return run_backtest(frame, cfg, parse_policies(policies, cfg), batch=BATCH, label_delay=1,
                         executor=executor, scenario=info)
 
@@ -43,7 +44,9 @@ def test_sudden_drift_is_caught_within_three_batches_and_pays(seed: int, executo
         assert any(d <= b <= d + 3 for b in dynamic["retrain_batches"]), (d, dynamic["retrain_batches"])
     assert dynamic["mean_metric"] > never["mean_metric"] + 0.2
     assert dynamic["mean_metric"] >= best["mean_metric"] - 0.01, (dynamic["mean_metric"], best["mean_metric"])
-    assert dynamic["roi"] > 0 and dynamic["cost"] > 0 and dynamic["train_cpu_seconds"] > 0
+    # each promotion measured against the model it retired, on the rows both scored: it paid
+    assert dynamic["value"] > 0 and dynamic["paired"] > 0 and dynamic["served"] > dynamic["paired"]
+    assert dynamic["cost"] > 0 and dynamic["train_cpu_seconds"] > 0
 
 
 @pytest.mark.parametrize(("name", "seed"), [(n, s) for n in ("stationary", "covariate") for s in SEEDS])

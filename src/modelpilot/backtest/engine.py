@@ -1,16 +1,19 @@
 """The backtest: prepare the history, replay every policy in parallel, compare them.
 
-ROI is measured against ``never`` (always replayed, as the baseline): the metric recovered
-is the policy's mean metric over the replayed batches minus ``never``'s (sign-aware: a fall
-of rmse is a recovery), its value is ``points × costs.value_per_metric_point`` (a point is
-0.01 of the metric; the backtest's span counts as one period), and the ROI reported is that
-value minus the policy's retraining cost (see :func:`modelpilot.policy.roi.roi`).
+Cost, value and ROI are the dashboard's, read from each policy's own store by
+:func:`modelpilot.controller.counterfactual.roi_report` (definitions in
+:mod:`modelpilot.policy.roi`): cost is what the policy's retrains cost, value is each
+promotion's predictions served × what a better prediction is worth × the difference realised
+against the retired champion on the same rows, net value = value − cost, and ROI = net value
+/ cost (a ratio; None below ``costs.roi_min_cost``). The mean metric of each policy is shown
+beside it, and ``never`` (always replayed) is the baseline of that comparison.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,8 +25,8 @@ from modelpilot.config import PilotConfig
 from modelpilot.data.timecol import Clock, TimeColumnError, read_time_column
 from modelpilot.errors import DataError
 from modelpilot.executors import Executor
-from modelpilot.metrics import higher_is_better
-from modelpilot.policy.roi import roi
+from modelpilot.metrics import higher_is_better, improvement
+from modelpilot.policy.roi import summarize
 
 log = logging.getLogger(__name__)
 MIN_INITIAL = 50
@@ -136,6 +139,7 @@ def run_backtest(
     initial: int | None = None,
     executor: Executor | None = None,
     scenario: dict[str, Any] | None = None,
+    workdir: Path | None = None,
 ) -> BacktestResult:
     """Replay ``frame`` under every policy (in parallel through ``executor``) and compare.
 
@@ -149,6 +153,8 @@ def run_backtest(
             whole batches, at least one batch).
         executor: runs the policies in parallel; None runs them one after another here.
         scenario: the generator's info (drift points), kept in the result.
+        workdir: keep each policy's store and artifacts in ``workdir/<policy name>`` (for
+            ``modelpilot ui`` on a replay, or inspection); default: temporary, removed.
 
     Raises:
         DataError: bad data, or a batch larger than what is left after the initial rows.
@@ -181,11 +187,15 @@ def run_backtest(
             f"{cfg.model.time_column!r}): the clock stands still across them, so time-based waits such as cooldowns "
             "do not pass there; rows sharing a time are replayed in file order"
         )
-    opts = {"batch": batch, "initial": initial, "label_delay": label_delay}
+    opts: dict[str, Any] = {"batch": batch, "initial": initial, "label_delay": label_delay}
+
+    def options(spec: PolicySpec) -> dict[str, Any]:
+        return {**opts, "workdir": str(workdir / spec.name)} if workdir is not None else opts
+
     if executor is None:
-        raw = [replay_policy(cfg, spec, frame, opts) for spec in policies]
+        raw = [replay_policy(cfg, spec, frame, options(spec)) for spec in policies]
     else:
-        futures = [executor.submit(replay_policy, cfg, spec, frame, opts) for spec in policies]
+        futures = [executor.submit(replay_policy, cfg, spec, frame, options(spec)) for spec in policies]
         raw = [f.result() for f in futures]
     for w in warnings:
         log.warning(w)
@@ -220,15 +230,18 @@ def _compare(raw: list[dict[str, Any]], cfg: PilotConfig) -> list[dict[str, Any]
         p["cost"] = round(p["cost"], 8)
     base = next((p for p in raw if p["kind"] == "never"), None)
     for p in raw:
-        if base is None or p["mean_metric"] is None or base["mean_metric"] is None:
-            p["roi"], p["roi_detail"] = None, None
-            continue
-        detail = roi(p["mean_metric"] - base["mean_metric"], p["cost"], cfg.costs, frequency=1.0, metric=metric)
-        p["roi"] = detail["net_value"]
-        p["roi_detail"] = detail
-    order = ["name", "kind", "mean_metric", "metric_by_batch", "retrains", "retrain_batches", "retrain_reasons",
-             "retrain_promoted", "retrain_versions", "mean_after_retrain", "train_cpu_seconds", "cost", "roi",
-             "roi_detail", "initial", "wall_seconds", "batch_seconds"]
+        report = p.pop("roi", None) or summarize([], cfg.costs, period_seconds=cfg.budget.period, task="classification")
+        total = report["total"]
+        p["vs_never"] = (None if base is None or p["mean_metric"] is None or base["mean_metric"] is None
+                         else improvement(metric, p["mean_metric"], base["mean_metric"]))
+        # one definition with the dashboard's Cost page: the totals of roi_report
+        p.update(cost=round(float(total["cost"]), 8), value=total["value"], net_value=total["net_value"],
+                 roi=total["roi"], roi_note=total["roi_note"], served=total["served"], paired=total["paired"],
+                 unmeasured=total["unmeasured"], roi_report=report)
+    order = ["name", "kind", "mean_metric", "vs_never", "metric_by_batch", "retrains", "retrain_batches",
+             "retrain_reasons", "retrain_promoted", "retrain_versions", "mean_after_retrain", "train_cpu_seconds",
+             "cost", "value", "net_value", "roi", "roi_note", "served", "paired", "unmeasured",
+             "roi_report", "initial", "wall_seconds", "batch_seconds"]
     return [{k: p[k] for k in order if k in p} for p in raw]
 
 

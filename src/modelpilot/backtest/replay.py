@@ -6,7 +6,10 @@ is recorded), the predictions go to an in-memory prediction log
 batches back are revealed, and the real :class:`~modelpilot.controller.Controller` ticks at
 the batch's last timestamp: monitoring, triggers, data selection, training, gate and
 rollout are the production code. The champion pipeline is loaded from the artifact store
-once per promotion, never per batch.
+once per promotion, never per batch. After a promotion the replay plays the server's part of
+the ROI measurement too: the retired champion scores its ``costs.counterfactual`` sample of
+each batch (role ``retired``), so cost, value and ROI come from the same code and records as
+on the dashboard (:func:`modelpilot.controller.counterfactual.roi_report`).
 
 :func:`replay_policy` is a module-level function over plain data, so the executor can run
 the policies in parallel worker processes.
@@ -28,10 +31,13 @@ from modelpilot.artifacts.models import load_model_shared
 from modelpilot.backtest.policies import PolicySpec, policy_config
 from modelpilot.config import PilotConfig
 from modelpilot.controller import Controller
+from modelpilot.controller.counterfactual import roi_report
 from modelpilot.controller.data import FEATURE_PREFIX
 from modelpilot.controller.window import FrameWindow
 from modelpilot.errors import DataError
 from modelpilot.executors import LocalExecutor
+from modelpilot.rollout.retired import ROLE
+from modelpilot.rollout.router import retired_mask
 from modelpilot.store import Store
 from modelpilot.training import train
 from modelpilot.training.evaluate import compute_metrics
@@ -61,13 +67,13 @@ def backtest_profile(cfg: PilotConfig, workdir: Path) -> PilotConfig:
 
 
 def _log_rows(X: pd.DataFrame, ids: np.ndarray, ts: pd.Series, version: int, pred: np.ndarray,
-              proba: np.ndarray | None, task: str) -> pd.DataFrame:
+              proba: np.ndarray | None, task: str, role: str = "primary") -> pd.DataFrame:
     """Prediction-log rows as the server writes them (label null until revealed)."""
     log = pd.DataFrame({FEATURE_PREFIX + c: X[c].to_numpy() for c in X.columns})
     log.insert(0, "request_id", ids)
     log.insert(1, "ts", ts.array)  # tz-aware as it is: to_numpy would make Timestamp objects
     log["model_version"] = version
-    log["role"] = "primary"
+    log["role"] = role
     if task == "classification":
         log["prediction"] = pred.astype(str)
         if proba is not None:
@@ -91,7 +97,8 @@ def replay_policy(cfg: PilotConfig, spec: PolicySpec, frame: pd.DataFrame, opts:
         cfg: the config (``model.time_column`` names a sorted, tz-aware UTC column of ``frame``).
         spec: the policy.
         frame: the whole history in time order, every target present.
-        opts: ``{"batch", "initial", "label_delay"}`` (rows, rows, batches).
+        opts: ``{"batch", "initial", "label_delay"}`` (rows, rows, batches), and optionally
+            ``"workdir"``: a folder that keeps the policy's store and artifacts afterwards.
 
     Returns:
         ``{"name", "kind", "metric_by_batch", "retrain_batches", "retrain_reasons",
@@ -116,8 +123,10 @@ def _replay(cfg: PilotConfig, spec: PolicySpec, frame: pd.DataFrame, opts: dict[
         raise DataError("a replay needs model.time_column: run it through run_backtest, which sets one")
     stream = frame.iloc[n_initial:].reset_index(drop=True)
     n_batches = len(stream) // batch
+    keep = opts.get("workdir")  # a folder to keep the policy's store in (inspection, tests)
     with tempfile.TemporaryDirectory(prefix="modelpilot-backtest-") as tmp:
-        work = Path(tmp)
+        work = Path(keep) if keep else Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         frame.iloc[:n_initial].to_parquet(work / "initial.parquet", index=False)
         pcfg = backtest_profile(policy_config(cfg, spec), work)
         metric = pcfg.primary_metric
@@ -137,6 +146,8 @@ def _replay(cfg: PilotConfig, spec: PolicySpec, frame: pd.DataFrame, opts: dict[
             names = [f["name"] for f in version.signature]
             classes = np.asarray(version.classes) if version.classes is not None else None
             window = FrameWindow()
+            cf = pcfg.costs.counterfactual
+            retired: dict[str, Any] | None = None
             ctl = Controller(pcfg, store, artifacts, executor, window=window, inline=True)
             ids = np.arange(len(stream)).astype(str)
             labels = stream[target].astype(str)  # feedback labels travel as strings
@@ -159,6 +170,17 @@ def _replay(cfg: PilotConfig, spec: PolicySpec, frame: pd.DataFrame, opts: dict[
                     out["batch_seconds"].append(round(time.perf_counter() - batch_started, 4))
                     continue
                 window.append(_log_rows(X, ids[lo:hi], rows[time_col], champion, pred, proba, version.task))
+                if retired is not None and rows[time_col].iloc[0] < retired["until"]:
+                    # the server's part after a promotion: the retired champion scores its sample
+                    mask = retired_mask(ids[lo:hi], champion, cf.fraction)
+                    if mask.any():
+                        Xr = X[mask]
+                        old = retired["model"]
+                        old_pred = np.asarray(old.predict(Xr))
+                        old_proba = (np.asarray(old.predict_proba(Xr)) if classes is not None
+                                     and hasattr(old, "predict_proba") else None)
+                        window.append(_log_rows(Xr, ids[lo:hi][mask], rows[time_col][mask], retired["version"],
+                                                old_pred, old_proba, version.task, role=ROLE))
                 reveal = b - delay
                 if reveal >= 0:
                     sl = slice(reveal * batch, (reveal + 1) * batch)
@@ -168,10 +190,14 @@ def _replay(cfg: PilotConfig, spec: PolicySpec, frame: pd.DataFrame, opts: dict[
                 if tick.retrain is not None:
                     _record_retrain(out, store, pcfg.model.name, tick.retrain["version"], b, tick.promoted is not None)
                 if tick.promoted is not None:
+                    retired = {"model": model, "version": champion,
+                               "until": now + pd.Timedelta(seconds=cf.period)}
                     champion = tick.promoted
                     version = store.get_version(pcfg.model.name, champion)
                     model = load_model_shared(artifacts, version.artifact_key)
                 out["batch_seconds"].append(round(time.perf_counter() - batch_started, 4))
+            # cost, value and ROI as the dashboard's Cost page reads them from this store
+            out["roi"] = roi_report(pcfg, store, pcfg.model.name)
         finally:
             executor.shutdown()
             store.close()

@@ -66,9 +66,10 @@ def cost_chart(result: dict[str, Any]) -> go.Figure:
         x=[p["cost"] for p in policies], y=[p["mean_metric"] for p in policies], mode="markers+text",
         text=[p["name"] for p in policies], textposition="top center",
         marker={"size": 14, "color": [colors[i % len(colors)] for i in range(len(policies))]},
-        customdata=[[p["retrains"], p["train_cpu_seconds"], p["roi"]] for p in policies],
+        customdata=[[p["retrains"], p["train_cpu_seconds"], _fmt(p.get("value"), 2), _fmt(p.get("roi"), 2)]
+                    for p in policies],
         hovertemplate="%{text}<br>cost %{x:.6f}<br>mean %{y:.4f}<br>retrains %{customdata[0]}"
-                      "<br>CPU s %{customdata[1]:.2f}<br>ROI %{customdata[2]:.2f}<extra></extra>",
+                      "<br>CPU s %{customdata[1]:.2f}<br>value %{customdata[2]}<br>ROI %{customdata[3]}<extra></extra>",
     ))
     fig.update_layout(title=f"retraining cost against mean {result['metric']}", xaxis_title="retraining cost",
                       yaxis_title=f"mean {result['metric']}", template="plotly_white", height=420,
@@ -79,9 +80,11 @@ def cost_chart(result: dict[str, Any]) -> go.Figure:
 def render_report(result: dict[str, Any]) -> str:
     """The whole page as a string (see :func:`write_report`)."""
     rows = "".join(
-        f"<tr><td>{html.escape(p['name'])}</td><td>{_fmt(p['mean_metric'])}</td><td>{p['retrains']}</td>"
-        f"<td>{html.escape(', '.join(map(str, p['retrain_batches'])) or '–')}</td>"
-        f"<td>{_fmt(p['train_cpu_seconds'], 2)}</td><td>{_fmt(p['cost'], 6)}</td><td>{_fmt(p['roi'], 2)}</td></tr>"
+        f"<tr><td>{html.escape(p['name'])}</td><td>{_fmt(p['mean_metric'])}</td><td>{_fmt(p.get('vs_never'))}</td>"
+        f"<td>{p['retrains']}</td><td>{html.escape(', '.join(map(str, p['retrain_batches'])) or '–')}</td>"
+        f"<td>{_fmt(p['train_cpu_seconds'], 2)}</td><td>{_fmt(p['cost'], 6)}</td><td>{_fmt(p.get('value'), 2)}</td>"
+        f"<td>{_fmt(p.get('net_value'), 2)}</td><td title='{html.escape(p.get('roi_note') or '')}'>{_fmt(p.get('roi'), 2)}</td>"
+        f"<td>{p.get('served', 0)} / {p.get('paired', 0)}</td></tr>"
         for p in result["policies"]
     )
     warnings = "".join(f"<p class='warn'>{html.escape(w)}</p>" for w in result.get("warnings", []))
@@ -98,8 +101,13 @@ def render_report(result: dict[str, Any]) -> str:
         "<!doctype html><html><head><meta charset='utf-8'><title>modelpilot backtest</title>"
         f"<style>{_STYLE}</style></head><body><h1>modelpilot backtest — {html.escape(result['metric'])}</h1>"
         f"<p class='sub'>{sub}</p>{warnings}"
-        "<table><tr><th>policy</th><th>mean</th><th>retrains</th><th>at batches</th><th>train CPU s</th>"
-        f"<th>cost</th><th>ROI vs never</th></tr>{rows}</table>{chart1}{chart2}</body></html>"
+        "<table><tr><th>policy</th><th>mean</th><th>vs never</th><th>retrains</th><th>at batches</th>"
+        "<th>train CPU s</th><th>cost</th><th>value</th><th>net value</th><th>ROI</th>"
+        f"<th>predictions served / paired</th></tr>{rows}</table>"
+        "<p class='sub'>value = predictions served x value per better prediction x the difference realised "
+        "against the retired champion on the same rows; net value = value - cost; ROI = net value / cost "
+        "(— below costs.roi_min_cost or without a value)</p>"
+        f"{chart1}{chart2}</body></html>"
     )
 
 
@@ -121,10 +129,15 @@ def print_summary(console: Any, result: dict[str, Any]) -> None:
         title += f" — scenario {scen.get('name')} (drifts at batches {scen.get('drift_batches')})"
     clock = result.get("clock")
     table = Table(title=title, caption=clock["description"] if clock else None)
-    for col in ("policy", "mean", "retrains", "at batches", "train CPU s", "cost", "ROI vs never"):
+    for col in ("policy", "mean", "vs never", "retrains", "at batches", "train CPU s", "cost", "value",
+                "net value", "ROI", "served / paired"):
         table.add_column(col, justify="left" if col == "policy" else "right")
     for p in result["policies"]:
-        table.add_row(p["name"], _fmt(p["mean_metric"]), str(p["retrains"]),
+        table.add_row(p["name"], _fmt(p["mean_metric"]), _fmt(p.get("vs_never")), str(p["retrains"]),
                       ", ".join(map(str, p["retrain_batches"])) or "–", _fmt(p["train_cpu_seconds"], 2),
-                      _fmt(p["cost"], 6), _fmt(p["roi"], 2))
+                      _fmt(p["cost"], 6), _fmt(p.get("value"), 2), _fmt(p.get("net_value"), 2),
+                      _fmt(p.get("roi"), 2), f"{p.get('served', 0)} / {p.get('paired', 0)}")
     console.print(table)
+    notes = {p["roi_note"] for p in result["policies"] if p.get("roi_note") and p.get("retrains")}
+    for note in sorted(notes):
+        console.print(f"ROI —: {note}")

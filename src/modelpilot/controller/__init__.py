@@ -214,6 +214,7 @@ class Controller:
         if champion is None:
             result.actions.append("no champion yet: run 'modelpilot train'")
             return result
+        self._measure_promotions(champion, now)
         try:
             if state.get("phase") == "retraining":
                 return self._retrain(state, revision, result, now, resumed=True)
@@ -242,6 +243,15 @@ class Controller:
         except Exception:  # the store itself is failing: the log line above is all we can do
             log.exception("cannot record the failed tick of %s", self.model)
         return result
+
+    def _measure_promotions(self, champion: int, now: datetime) -> None:
+        """Each promotion against the model it retired, on the rows both scored (policy/roi.py)."""
+        from modelpilot.controller.counterfactual import measure
+
+        try:
+            measure(self.store, self.window, self.model, champion, self.store.get_version(self.model, champion).task, now)
+        except ModelpilotError as exc:  # a measurement must never stop the loop
+            log.warning("model %s: measuring promotions failed: %s", self.model, exc)
 
     def _monitor(
         self, state: dict[str, Any], revision: int, result: TickResult, now: datetime, champion: int,
@@ -276,7 +286,8 @@ class Controller:
             if base is not None:
                 triggers = reset_reference(
                     triggers, base, f"v{champion} validation", metric=cfg.primary_metric, now=now,
-                    triggers=cfg.triggers, segments=validation_segments(self.store, version, cfg.primary_metric),
+                    triggers=cfg.triggers, segments=validation_segments(
+                        self.store, version, cfg.primary_metric, cfg.triggers.segment_performance_drop.min_samples),
                 )
         ms = MonitoringSummary.from_dict({**summary, "window_end": summary["window_end"] or now.isoformat()})
         outcome = evaluate(cfg, ms, triggers, now)
@@ -484,7 +495,8 @@ class Controller:
             state["triggers"] = reset_reference(
                 triggers, verdict["numbers"]["challenger"], f"v{candidate.version} holdout at promotion",
                 metric=self.cfg.primary_metric, now=now, triggers=self.cfg.triggers,
-                segments=validation_segments(self.store, candidate, self.cfg.primary_metric),
+                segments=validation_segments(self.store, candidate, self.cfg.primary_metric,
+                                             self.cfg.triggers.segment_performance_drop.min_samples),
             ).to_dict()
         result.actions.append(f"rollout {decision.status}")
         return self._finish(state, revision, result, now, cost=cost, score=verdict["numbers"].get("challenger"))
@@ -514,7 +526,8 @@ class Controller:
                     TriggerState.from_dict(state.get("triggers")), score, f"v{current.candidate} holdout at promotion",
                     metric=self.cfg.primary_metric, now=now, triggers=self.cfg.triggers,
                     segments=validation_segments(
-                        self.store, self.store.get_version(self.model, current.candidate), self.cfg.primary_metric),
+                        self.store, self.store.get_version(self.model, current.candidate), self.cfg.primary_metric,
+                        self.cfg.triggers.segment_performance_drop.min_samples),
                 ).to_dict()
         return decision.status == "in_progress"
 

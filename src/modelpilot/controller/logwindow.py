@@ -41,6 +41,12 @@ class LogWindow:
         rows = self._usable(rows)
         return rows.tail(last_n) if last_n else rows
 
+    def paired(self, *, champion: int, retired: int, since: datetime | None = None) -> pd.DataFrame:
+        return self.reader.paired(champion, retired, since)
+
+    def served(self, version: int, *, since: datetime | None = None, until: datetime | None = None) -> int:
+        return self.reader.count_served(version, since, until)
+
     def _domain(self, version: int) -> LabelDomain | None:
         if version not in self._domains:
             try:

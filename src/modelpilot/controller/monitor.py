@@ -143,14 +143,15 @@ def _measured(cfg: PilotConfig, labelled: pd.DataFrame, version: ModelVersionRec
     }
 
 
-def validation_segments(store: Store, version: ModelVersionRecord, metric: str) -> dict[str, float]:
+def validation_segments(store: Store, version: ModelVersionRecord, metric: str, min_rows: int = 1) -> dict[str, float]:
     """The version's own validation ``metric`` per segment, keyed ``"col=value"`` as monitoring keys them.
 
     These are the segment references of the triggers: a segment already degraded when the
     first window is read is then measured against what the model scored there at training
-    time, not against its already degraded self. Segments the validation split held too few
-    rows of (``evaluation.segment_min_rows``) are absent; their reference comes from the
-    first labelled window.
+    time, not against its already degraded self. Segments the validation split held fewer
+    than ``min_rows`` rows of (the trigger's ``min_samples``: a reference must not rest on
+    fewer rows than a reading) are absent; their reference comes from the first labelled
+    window with enough rows.
     """
     if version.run_id is None:
         return {}
@@ -161,6 +162,6 @@ def validation_segments(store: Store, version: ModelVersionRecord, metric: str) 
     out: dict[str, float] = {}
     for row in rows:
         value = row.get(metric) if isinstance(row, dict) else None
-        if value is not None and np.isfinite(value):
+        if value is not None and np.isfinite(value) and int(row.get("rows", 0)) >= min_rows:
             out[f"{row['segment']}={row['value']}"] = float(value)
     return out

@@ -29,6 +29,15 @@ class WindowSource(Protocol):
         """Only the rows whose label has arrived, oldest first."""
         ...
 
+    def paired(self, *, champion: int, retired: int, since: datetime | None = None) -> pd.DataFrame:
+        """Labelled requests both ``champion`` (role ``primary``) and ``retired`` (role
+        ``retired``, the retired champion's shadow) scored: ``request_id, label, new, old``."""
+        ...
+
+    def served(self, version: int, *, since: datetime | None = None, until: datetime | None = None) -> int:
+        """How many predictions ``version`` answered (role ``primary``)."""
+        ...
+
 
 class FrameWindow:
     """A window over in-memory rows (backtests, tests), appended as they happen.
@@ -48,10 +57,19 @@ class FrameWindow:
         self._n_labelled: list[int] = []  # labelled rows per chunk
         self._span: list[tuple[Any, Any]] = []  # (first, last) time per chunk
         self._where: dict[Any, tuple[int, int]] = {}  # request id -> (chunk, row)
+        self._side: list[pd.DataFrame] = []  # rows of other roles (see append)
         self.rows_scanned = 0
 
     def append(self, rows: pd.DataFrame) -> None:
-        """Add rows, no older than any row before them (the frame is copied, not kept)."""
+        """Add rows, no older than any row before them (the frame is copied, not kept).
+
+        Rows whose ``role`` is not ``primary`` (the retired champion's shadow sample) are
+        kept apart, as the prediction log's reader keeps them out of the window: they share
+        request ids with the champion's rows and are read only by :meth:`paired`.
+        """
+        if "role" in rows and len(rows) and (rows["role"] != "primary").any():
+            self._side.append(rows[rows["role"] != "primary"].reset_index(drop=True).copy())
+            rows = rows[rows["role"] == "primary"]
         chunk = rows.reset_index(drop=True).copy()
         if "label" not in chunk:
             chunk["label"] = pd.Series([None] * len(chunk), dtype=object)
@@ -125,3 +143,30 @@ class FrameWindow:
 
     def labelled(self, *, last_n: int | None = None, since: datetime | None = None) -> pd.DataFrame:
         return self._tail(last_n, since, None, labelled=True)
+
+    def paired(self, *, champion: int, retired: int, since: datetime | None = None) -> pd.DataFrame:
+        cols = ["request_id", "label", "new", "old"]
+        if not self._side:
+            return pd.DataFrame(columns=cols)
+        side = pd.concat(self._side, ignore_index=True) if len(self._side) > 1 else self._side[0]
+        side = side[(side["role"] == "retired").to_numpy() & (side["model_version"] == retired).to_numpy()]
+        if since is not None:
+            side = side[side["ts"] >= since]
+        ids, labels, new, old = [], [], [], []
+        for rid, pred in zip(side["request_id"].tolist(), side["prediction"].tolist(), strict=True):
+            where = self._where.get(rid)  # the champion's answer to the same request
+            if where is None:
+                continue
+            row = self._chunks[where[0]].iloc[where[1]]
+            if row["model_version"] != champion or row["label"] is None or pd.isna(row["label"]):
+                continue
+            ids.append(rid)
+            labels.append(row["label"])
+            new.append(row["prediction"])
+            old.append(pred)
+        self.rows_scanned += len(side)
+        return pd.DataFrame({"request_id": ids, "label": labels, "new": new, "old": old}, columns=cols)
+
+    def served(self, version: int, *, since: datetime | None = None, until: datetime | None = None) -> int:
+        frame = self.window(since=since, until=until)
+        return 0 if frame.empty else int((frame["model_version"].to_numpy() == version).sum())

@@ -40,6 +40,10 @@ def promote(
         reason=reason,
         numbers={**(numbers or {}), "from_version": champion, "to_version": version},
     )
+    if champion is not None and champion != version:
+        from modelpilot.rollout.retired import open_record
+
+        open_record(store, model, champion=version, retired=champion)
 
 
 class ReplaceStrategy:

@@ -71,3 +71,17 @@ def challenger_mask(keys: Sequence[str], state: RolloutState | None) -> np.ndarr
         return np.ones(len(keys), dtype=bool)
     salt = state.id
     return np.fromiter((bucket(k, salt) < state.share for k in keys), dtype=bool, count=len(keys))
+
+
+def retired_mask(ids: Sequence[str] | np.ndarray, champion: int, fraction: float) -> np.ndarray:
+    """Which requests the retired champion also scores in shadow after ``champion``'s promotion.
+
+    A deterministic sample of ``fraction`` of the request ids (salted by the champion, so
+    each promotion samples afresh): every replica, and the backtest, pick the same rows.
+    """
+    if fraction <= 0 or not len(ids):
+        return np.zeros(len(ids), dtype=bool)
+    if fraction >= 1:
+        return np.ones(len(ids), dtype=bool)
+    salt = f"retired-v{champion}"
+    return np.fromiter((bucket(str(k), salt) < fraction for k in ids), dtype=bool, count=len(ids))

@@ -47,6 +47,7 @@ from modelpilot.serving.predlog import (
     PredictionLogWriter,
     now_us,
 )
+from modelpilot.serving.retired import RetiredShadow
 from modelpilot.serving.routing import ShadowScorer, answer, error_batch
 from modelpilot.serving.schema import (
     MalformedRequest,
@@ -181,7 +182,8 @@ def create_app(
         on_dropped=lambda model, rows: metrics.feedback_rows.labels(model, "dropped").inc(rows),
     )
     readers: dict[str, PredictionLogReader] = {}
-    shadow = ShadowScorer(cache, writer)
+    retired = RetiredShadow(store, cache, writer, cfg.costs.counterfactual, refresh_interval=sc.refresh_interval)
+    shadow = ShadowScorer(cache, writer, retired=retired)
     key_field = cfg.rollout.key_field
 
     @asynccontextmanager
@@ -309,6 +311,8 @@ def create_app(
         recent.add(ids)
         if rollout is not None:  # shadow: a copy for the challenger, after the answer is ready
             shadow.submit(name, rollout.challenger, columns, ids)
+        elif retired.wanted(name, model.version):  # the retired champion's sample (ROI)
+            shadow.submit_retired(name, model.version, columns, ids)
         return Response(content, media_type=_JSON)
 
     async def _predict_routed(name: str, model: LoadedModel, rollout: Any, columns: dict[str, Any],

@@ -216,6 +216,41 @@ class PredictionLogReader:
         )
         return set(df["request_id"].tolist())
 
+    def paired(self, champion: int, retired: int, since: datetime | None = None) -> pd.DataFrame:
+        """Rows both the champion (role ``primary``) and the retired champion (role ``retired``)
+        scored, with the latest label: ``request_id``, ``label``, ``new``, ``old`` (predictions)."""
+        pred_files = self.files("predictions", since)
+        fb_files = self.files("feedback", (since - timedelta(days=1)) if since else None)
+        empty = pd.DataFrame(columns=["request_id", "label", "new", "old"])
+        if not pred_files or not fb_files:
+            return empty
+        params: list[Any] = []
+        cond = self._where(since, None, params)
+        where = (" AND " + " AND ".join(cond)) if cond else ""
+        scan = self._scan(pred_files)
+        sql = (
+            f"WITH r AS (SELECT request_id, any_value(prediction) AS old FROM {scan} "
+            f"WHERE role = 'retired' AND model_version = {int(retired)}{where} GROUP BY request_id), "
+            f"p AS (SELECT request_id, any_value(prediction) AS new FROM {scan} "
+            f"WHERE role = 'primary' AND model_version = {int(champion)}{where} "
+            "AND request_id IN (SELECT request_id FROM r) GROUP BY request_id), "
+            f"f AS (SELECT request_id, label FROM {self._scan(fb_files)} "
+            "QUALIFY row_number() OVER (PARTITION BY request_id ORDER BY ts DESC) = 1) "
+            "SELECT p.request_id, f.label, p.new, r.old FROM p JOIN r USING (request_id) "
+            "JOIN f USING (request_id) WHERE f.label IS NOT NULL ORDER BY p.request_id"
+        )
+        return self._query(sql, params + params)
+
+    def count_served(self, version: int, since: datetime | None = None, until: datetime | None = None) -> int:
+        """Predictions ``version`` answered (role ``primary``) in ``[since, until)``."""
+        files = self.files("predictions", since, until)
+        if not files:
+            return 0
+        params: list[Any] = []
+        cond = [*self._where(since, until, params), "role = 'primary'", f"model_version = {int(version)}"]
+        sql = f"SELECT count(*) AS n FROM {self._scan(files)} WHERE {' AND '.join(cond)}"
+        return int(self._query(sql, params)["n"].iloc[0])
+
     def close(self) -> None:
         with self._lock:
             if self._con is not None:

@@ -16,7 +16,7 @@ contend::
     predlog/<model>/feedback/date=YYYY-MM-DD/<replica>-<seq>.parquet
 
 Prediction columns: ``request_id`` (string), ``ts`` (timestamp[us, UTC]),
-``model_version`` (int64), ``role`` ("primary" | "shadow" | "error": a failed challenger call), ``prediction`` (string class
+``model_version`` (int64), ``role`` ("primary" | "shadow" | "error": a failed challenger call | "retired": the retired champion's sample after a promotion), ``prediction`` (string class
 label, or float64 for regression), ``score`` (float64: P(positive class) for binary, the
 max probability for multiclass, the prediction for regression), ``probabilities``
 (list<float64>, null for regression), ``f_<feature>`` per feature, ``latency_ms``.

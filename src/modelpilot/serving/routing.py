@@ -129,8 +129,10 @@ class ShadowScorer:
         capacity: copies waiting at most; beyond it a copy is dropped and counted.
     """
 
-    def __init__(self, cache: ModelCache, writer: PredictionLogWriter, *, capacity: int = 1000) -> None:
+    def __init__(self, cache: ModelCache, writer: PredictionLogWriter, *, capacity: int = 1000,
+                 retired: Any = None) -> None:
         self.cache, self.writer = cache, writer
+        self.retired = retired  # a serving.retired.RetiredShadow, or None
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=capacity)
         self._thread: threading.Thread | None = None
         self.dropped = 0
@@ -146,6 +148,15 @@ class ShadowScorer:
         """Queue a copy; returns at once (drops it when the queue is full)."""
         try:
             self._queue.put_nowait((name, challenger, columns, ids))
+        except queue.Full:
+            self.dropped += len(ids)
+
+    def submit_retired(self, name: str, champion: int, columns: dict[str, np.ndarray], ids: list[str]) -> None:
+        """Queue a request for the retired champion's shadow sample (serving/retired.py)."""
+        if self.retired is None:
+            return
+        try:
+            self._queue.put_nowait(("retired", name, champion, columns, ids))
         except queue.Full:
             self.dropped += len(ids)
 
@@ -169,9 +180,18 @@ class ShadowScorer:
             try:
                 if item is None:
                     return
-                self._score(*item)
+                if item[0] == "retired":
+                    self._score_retired(*item[1:])
+                else:
+                    self._score(*item)
             finally:
                 self._queue.task_done()
+
+    def _score_retired(self, name: str, champion: int, columns: dict[str, np.ndarray], ids: list[str]) -> None:
+        try:
+            self.retired.score(name, champion, columns, ids)
+        except Exception as exc:  # never let the shadow thread die
+            log.warning("retired shadow of %s failed: %s", name, exc)
 
     def _score(self, name: str, challenger: LoadedModel, columns: dict[str, np.ndarray], ids: list[str]) -> None:
         start = time.perf_counter()

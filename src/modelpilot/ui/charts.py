@@ -272,11 +272,12 @@ def profile_stages(stages: dict[str, dict[str, Any]]) -> str:
     return html(fig)
 
 
-def cost_over_time(rows: list[dict[str, Any]], currency: str, metric: str) -> str:
-    """Cost per retrain (bars by outcome), cumulative cost, metric recovered per promotion."""
+def cost_over_time(rows: list[dict[str, Any]], currency: str) -> str:
+    """Cost per run (bars by outcome), cumulative cost, and the measured value of each promotion."""
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    colors = {"promoted": "#2ca02c", "rejected": "#bbbbbb", "failed": "#d62728", "initial": "#1f77b4"}
-    for outcome in ("initial", "promoted", "rejected", "failed"):
+    colors = {"promoted": "#2ca02c", "rejected": "#bbbbbb", "failed": "#d62728", "initial": "#1f77b4",
+              "waiting": "#ff7f0e", "in_rollout": "#9467bd"}
+    for outcome in ("initial", "promoted", "waiting", "in_rollout", "rejected", "failed"):
         sel = [r for r in rows if r["outcome"] == outcome]
         if sel:
             fig.add_trace(go.Bar(x=[r["time"] for r in sel], y=[r["cost"] for r in sel], name=f"cost ({outcome})",
@@ -287,13 +288,13 @@ def cost_over_time(rows: list[dict[str, Any]], currency: str, metric: str) -> st
         cumulative.append(total)
     fig.add_trace(go.Scatter(x=[r["time"] for r in rows], y=cumulative, name="cumulative cost", mode="lines",
                              line={"shape": "hv", "color": "#444"}))
-    rec = [r for r in rows if r.get("recovered") is not None]
-    if rec:
-        fig.add_trace(go.Scatter(x=[r["time"] for r in rec], y=[r["recovered"] for r in rec], mode="markers",
-                                 name=f"{metric} recovered at promotion", marker={"size": 12, "symbol": "star",
-                                                                                  "color": "#2ca02c"}),
+    val = [r for r in rows if r.get("value") is not None and r["outcome"] == "promoted"]
+    if val:
+        fig.add_trace(go.Scatter(x=[r["time"] for r in val], y=[r["value"] for r in val], mode="markers",
+                                 name="measured value of the promotion", hovertext=[r["label"] for r in val],
+                                 marker={"size": 12, "symbol": "star", "color": "#2ca02c"}),
                       secondary_y=True)
-    fig.update_yaxes(title_text=currency, secondary_y=False)
-    fig.update_yaxes(title_text=f"{metric} recovered", secondary_y=True, rangemode="tozero")
-    fig.update_layout(title="Retraining cost over time", barmode="stack")
+    fig.update_yaxes(title_text=f"cost ({currency})", secondary_y=False)
+    fig.update_yaxes(title_text=f"value ({currency})", secondary_y=True)
+    fig.update_layout(title="Retraining cost and measured value over time", barmode="stack")
     return html(fig)

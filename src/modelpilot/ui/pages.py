@@ -153,45 +153,34 @@ def events(store: Store, *, model: str | None, kind: str | None, since: datetime
 
 
 def cost(cfg: PilotConfig, store: Store, name: str) -> dict[str, Any]:
-    """Every training run's cost and outcome; the metric each promotion recovered; ROI."""
-    from modelpilot.policy.roi import roi
+    """Every training run's cost and outcome; cost, value and ROI per retrain, period and in total.
+
+    The numbers are :func:`modelpilot.controller.counterfactual.roi_report`'s, the same the
+    backtest and ``modelpilot status --json`` show.
+    """
+    from modelpilot.controller.counterfactual import roi_report
 
     _require_model(store, name)
     metric = cfg.primary_metric
-    promoted = {e.subject: e for e in store.events(model=name, kind="promoted", limit=10_000)}
+    report = roi_report(cfg, store, name)
+    by_run = {r["run"]: r for r in report["retrains"]}
     rows: list[dict[str, Any]] = []
     for r in sorted(store.list_runs(model=name, limit=10_000), key=lambda r: r.created_at):
         if r.kind not in ("train", "retrain"):
             continue
         version = r.tags.get("version")
-        status = None
-        if version is not None:
-            try:
-                status = store.get_version(name, int(version)).status
-            except ModelNotFound:
-                status = None
-        event = promoted.get(f"v{version}")
-        recovered = None
-        if event is not None and event.numbers.get("delta") is not None:
-            recovered = float(event.numbers["delta"])
-        elif event is not None and event.numbers.get("challenger") is not None and event.numbers.get("champion") is not None:
-            recovered = float(event.numbers["challenger"]) - float(event.numbers["champion"])
-        outcome = ("failed" if r.status == "failed" else "initial" if r.kind == "train"
-                   else "promoted" if event is not None else "rejected" if status == "rejected" else "registered")
-        if outcome == "registered":
-            outcome = "rejected"  # a retrain that did not reach traffic
+        measured = by_run.get(r.id)
+        outcome = measured["outcome"] if measured else ("failed" if r.status == "failed" else "initial")
         rows.append({"run": r.id, "time": r.created_at.isoformat(), "kind": r.kind, "version": version,
-                     "status": r.status, "cost": float(r.cost or 0.0), "outcome": outcome, "recovered": recovered,
+                     "status": r.status, "cost": float(r.cost or 0.0), "outcome": outcome,
+                     "value": measured["value"] if measured else None,
                      "label": f"run {r.id}" + (f" → v{version}" if version is not None else "")})
-    retrains = [row for row in rows if row["kind"] == "retrain"]
-    gained = float(sum(float(row["recovered"] or 0.0) for row in retrains))
-    costs = [float(row["cost"]) for row in retrains]
-    summary = roi(gained, costs, cfg.costs, metric=metric) if retrains else None
     return {
-        "name": name, "rows": rows, "retrains": retrains, "roi": summary, "metric": metric, "gained": gained,
+        "name": name, "rows": rows, "report": report, "retrains": report["retrains"], "metric": metric,
         "currency": cfg.costs.currency, "total": sum(row["cost"] for row in rows),
-        "chart": charts.cost_over_time(rows, cfg.costs.currency, metric) if rows else None,
-        "promotions": sum(1 for row in retrains if row["outcome"] == "promoted"),
+        "chart": charts.cost_over_time(rows, cfg.costs.currency) if rows else None,
+        "promotions": sum(1 for row in report["retrains"] if row["outcome"] == "promoted"),
+        "waiting": sum(1 for row in report["retrains"] if row["outcome"] == "waiting"),
     }
 
 

@@ -1,0 +1,70 @@
+"""After a promotion the retired champion scores a sample of live traffic in shadow, and the
+controller measures both models on the same labelled rows: the value side of ROI."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from rollout_helpers import MODEL, REnv, send, serve, traffic
+
+from modelpilot.controller.counterfactual import measure, roi_report
+from modelpilot.controller.logwindow import LogWindow
+from modelpilot.rollout import retired as rr
+from modelpilot.rollout.replace import promote
+from modelpilot.rollout.router import retired_mask
+from modelpilot.serving.logreader import PredictionLogReader
+
+
+def test_the_retired_champion_is_measured_on_the_same_labelled_rows(renv: REnv) -> None:
+    cfg = renv.configure(costs={"value_per_correct_prediction": 1.0, "cost_per_error": 1.0,
+                                "counterfactual": {"fraction": 0.4, "period": "7d"}})
+    # a worse model (always the majority class) replaces a good one: the promotion loses money
+    promote(renv.store, MODEL, renv.worse, champion=renv.champion, reason="test")
+    rows = traffic(300, seed=5)
+    with serve(renv) as server:
+        server.wait_refreshed()
+        answers = send(server, rows, batch=10)
+        server.flush()
+    assert {a["model_version"] for a in answers} == {renv.worse}  # callers only see the champion
+
+    reader = PredictionLogReader(renv.artifacts, MODEL)
+    shadow = reader.predictions(role="retired")
+    sampled = retired_mask(rows["id"].tolist(), renv.worse, 0.4)
+    assert set(shadow["request_id"]) == set(rows["id"][sampled]) and 60 < sampled.sum() < 180
+    assert set(shadow["model_version"]) == {renv.champion}
+
+    [record] = measure(renv.store, LogWindow(renv.artifacts, MODEL), MODEL, renv.worse, "classification",
+                       datetime.now(UTC))
+    d = record["measure"]
+    # recomputed by hand from the log: both models' answers to the sampled requests, and the labels
+    primary = reader.predictions().set_index("request_id")["prediction"]
+    truth = rows.set_index("id")["churned"].astype(str)
+    ids = shadow["request_id"].to_numpy()
+    new_right = (primary.loc[ids].to_numpy() == truth.loc[ids].to_numpy()).mean()
+    old_right = (shadow["prediction"].to_numpy() == truth.loc[ids].to_numpy()).mean()
+    assert d["n"] == len(ids) and d["measure"] == "accuracy"
+    assert d["new"] == pytest.approx(new_right) and d["old"] == pytest.approx(old_right)
+    assert d["difference"] == pytest.approx(new_right - old_right) and d["difference"] < 0
+    assert record["served"] == 300
+
+    report = roi_report(cfg, renv.store, MODEL)
+    assert report["retrains"] == []  # no retrain run here: nothing costed, the record is kept
+    assert rr.get(renv.store, MODEL, renv.worse)["measure"] == d
+
+    # the next promotion freezes this record at its last measurement
+    promote(renv.store, MODEL, renv.healthy, champion=renv.worse, reason="test")
+    frozen = measure(renv.store, LogWindow(renv.artifacts, MODEL), MODEL, renv.healthy, "classification",
+                     datetime.now(UTC))
+    assert [r["champion"] for r in frozen if r["frozen_at"]] == [renv.worse]
+    assert not rr.shadowing(rr.get(renv.store, MODEL, renv.worse), renv.worse, 7 * 86400, datetime.now(UTC))
+
+
+def test_no_shadow_without_a_promotion_or_with_fraction_zero(renv: REnv) -> None:
+    renv.configure(costs={"counterfactual": {"fraction": 0.0}})
+    promote(renv.store, MODEL, renv.healthy, champion=renv.champion, reason="test")
+    with serve(renv) as server:
+        server.wait_refreshed()
+        send(server, traffic(50, seed=6), batch=10, labels=False)
+        server.flush()
+    assert PredictionLogReader(renv.artifacts, MODEL).predictions(role="retired").empty
