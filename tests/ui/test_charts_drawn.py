@@ -202,8 +202,8 @@ def test_bar_charts(draw: Callable[[str], dict[str, Any]]) -> None:
     assert g["bars"] == 8
     assert_nothing_clipped(g)
     rows = [{"time": (T0 + timedelta(days=i)).isoformat(), "cost": 0.01, "outcome": o, "label": f"v{i}",
-             "recovered": 0.05 if o == "promoted" else None}
-            for i, o in enumerate(["initial", "promoted", "rejected", "promoted"])]
-    g = draw(charts.cost_over_time(rows, "USD", "accuracy"))
-    assert g["bars"] == 4 and sum(t["points"] for t in g["traces"]) == 2
+             "value": 12.5 if o == "promoted" else None}
+            for i, o in enumerate(["initial", "promoted", "waiting", "rejected", "promoted"])]
+    g = draw(charts.cost_over_time(rows, "USD"))
+    assert g["bars"] == 5 and sum(t["points"] for t in g["traces"]) == 2  # a star per measured promotion
     assert_nothing_clipped(g)
