@@ -64,6 +64,11 @@ def gate_candidate(
         "metric": cfg.primary_metric, "champion": cmp.champion_metric, "challenger": cmp.challenger_metric,
         "delta": cmp.delta, "ci_low": cmp.ci_low, "ci_high": cmp.ci_high, "p_value": cmp.p_value,
         "test": cmp.test, "holdout_rows": cmp.n, "champion_version": champion, "challenger_version": candidate.version,
+        # per segment, on the same holdout rows: what the approval screen shows beside Approve
+        "segments": [{"segment": c["name"].removeprefix("segment:"), "passed": c["passed"], "shortfall": c["value"],
+                      "allowed": c["threshold"], "detail": c["detail"]}
+                     for c in cmp.checks if c["name"].startswith("segment:")],
+        "alpha": cfg.gates.alpha,
     }
     passed = thresholds.passed and cmp.passed
     reasons = [*thresholds.reasons, *([cmp.summary] if cmp.passed and passed else cmp.reasons)]

@@ -57,14 +57,29 @@ def model(cfg: PilotConfig, store: Store, name: str) -> dict[str, Any]:
     rollout = queries.rollout_state(store, name, cfg)
     champion = aliases.get("champion")
     traffic = (rollout or {}).get("traffic") or ({f"v{champion}": 1.0} if champion is not None else {})
+    awaiting = {v.version for v in versions if v.status == "awaiting_approval"} | pending
     return {
+        # what the gate measured on the same holdout rows, shown where the decision is made
+        "reviews": {v: gate_comparison(store, name, v) for v in awaiting},
         "name": name, "versions": list(reversed(versions)), "aliases": aliases, "by_version": by_version,
-        "awaiting": {v.version for v in versions if v.status == "awaiting_approval"} | pending,
+        "awaiting": awaiting,
         "metric_names": metric_names, "metric": metric, "rollout": rollout, "traffic": traffic,
         "alias_history": store.alias_history(name, "champion")[:20], "health": queries.health(cfg, store, name),
         "chart": charts.version_metrics(versions, metric) if versions and metric else None,
         "events": store.events(model=name, limit=30),
     }
+
+
+def gate_comparison(store: Store, name: str, version: int) -> dict[str, Any] | None:
+    """The gate's same-holdout comparison of a parked candidate with the champion it was
+    measured against (kept by ``rollout.review.request_review``), or None."""
+    parked = store.get_state("review", f"{name}/v{version}")
+    numbers = (parked or {}).get("numbers") or {}
+    if numbers.get("champion") is None or numbers.get("challenger") is None:
+        return None
+    alpha = numbers.get("alpha")
+    return {**numbers, "interval_level": None if alpha is None else round(100 * (1 - 2 * float(alpha))),
+            "reason": (parked or {}).get("reason")}
 
 
 def run(store: Store, run_id: int) -> dict[str, Any]:
