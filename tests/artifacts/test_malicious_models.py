@@ -253,3 +253,67 @@ def test_a_real_model_next_to_the_corpus_still_loads(store: ArtifactStore) -> No
 
 def _escape(text: str) -> str:
     return re.escape(text)
+
+
+# -- consistent types, crafted values: trees that would read out of bounds or loop -----------
+
+
+def _nodes_file(schema: Any) -> str:
+    """The zip member holding the first tree's ``nodes`` array."""
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            content = node.get("content")
+            if isinstance(content, dict) and isinstance(content.get("nodes"), dict) and "file" in content["nodes"]:
+                return str(content["nodes"]["file"])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    raise AssertionError("no tree nodes in the file")
+
+
+def _tamper(data: bytes, field: str, value: int) -> bytes:
+    src = zipfile.ZipFile(io.BytesIO(data))
+    member = _nodes_file(json.loads(src.read("schema.json")))
+    nodes = np.load(io.BytesIO(src.read(member)), allow_pickle=False)
+    nodes[field][0] = value  # the root
+    out, buf = io.BytesIO(), io.BytesIO()
+    np.save(buf, nodes, allow_pickle=False)
+    with zipfile.ZipFile(out, "w") as dst:
+        for name in src.namelist():
+            dst.writestr(name, buf.getvalue() if name == member else src.read(name))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [("left_child", 10**9, "child indices outside the tree"), ("left_child", 0, "before their parent"),
+     ("feature", 10**6, "feature outside its")],
+    ids=["child-past-the-end", "child-loops-to-the-root", "feature-past-the-inputs"],
+)
+def test_a_decision_tree_with_crafted_indices_is_refused(store: ArtifactStore, field: str, value: int, says: str) -> None:
+    from sklearn.tree import DecisionTreeClassifier
+
+    from modelpilot.artifacts import save_model
+
+    rng = np.random.default_rng(0)
+    model = DecisionTreeClassifier(max_depth=3).fit(rng.normal(size=(200, 4)), rng.integers(0, 2, 200))
+    key = store.put_bytes(_tamper(store.get_bytes(save_model(store, model)), field, value), suffix=".skops")
+    with pytest.raises(ArtifactError, match=f"refusing model .*{says}"):
+        load_model(store, key)
+
+
+@pytest.mark.parametrize(("field", "value", "says"),
+                         [("left", 2**31, "child indices"), ("feature_idx", 10**6, "feature outside its")],
+                         ids=["child-past-the-end", "feature-past-the-inputs"])
+def test_a_boosted_tree_with_crafted_indices_is_refused(store: ArtifactStore, field: str, value: int, says: str) -> None:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from modelpilot.artifacts import save_model
+
+    rng = np.random.default_rng(0)
+    model = HistGradientBoostingRegressor(max_iter=3).fit(rng.normal(size=(200, 4)), rng.normal(size=200))
+    key = store.put_bytes(_tamper(store.get_bytes(save_model(store, model)), field, value), suffix=".skops")
+    with pytest.raises(ArtifactError, match=f"refusing model .*{says}"):
+        load_model(store, key)

@@ -126,10 +126,13 @@ def test_a_retrain_that_fails_validation_records_why(make_pilot: Any) -> None:
     pilot = make_pilot(data={"validation": {"class_balance": {"min_fraction": 0.5}}})
     rows = stream(400, 1000)
     result = pilot.controller(window=window_of(pilot, rows), inline=True).tick(now=_after(rows))
-    assert kinds(pilot, *RETRAIN_EVENTS) == ["retrain_started", "retrain_failed"]
-    failed = pilot.store.events(model="churn", kind="retrain_failed")[0]
+    # the retraining set is checked before a retrain starts: blocked, nothing trained
+    assert kinds(pilot, *RETRAIN_EVENTS, "retrain_blocked") == ["retrain_blocked"]
+    failed = pilot.store.events(model="churn", kind="retrain_blocked")[0]
     assert "class_balance" in failed.reason and "min 50.0%" in failed.reason, failed.reason
+    assert failed.numbers["checks"] == ["class_balance"]
     assert failed.reason.endswith("the champion keeps serving")
+    assert pilot.store.list_runs(model="churn", kind="retrain") == []
     assert result.promoted is None and [v.version for v in pilot.store.list_versions("churn")] == [1]
 
 

@@ -22,6 +22,7 @@ import skops.io as sio
 from modelpilot.artifacts._allowlist import UnsafeModelFile, audit
 from modelpilot.artifacts._keys import expected_digest
 from modelpilot.artifacts._protocol import ArtifactStore
+from modelpilot.artifacts._structure import check_trees
 from modelpilot.errors import ArtifactError
 
 _FIX = (
@@ -99,12 +100,19 @@ def load_model(store: ArtifactStore, key: str) -> Any:
     trusted = check_model_bytes(data, f"model {key!r} in {store.url}")
     try:
         # skops' own audit runs again over the exact names that passed ours
-        return sio.loads(data, trusted=trusted)
+        model = sio.loads(data, trusted=trusted)
     except Exception as exc:
         raise ArtifactError(
             f"cannot load model {key!r} from {store.url}: {exc}; the file may come from an "
             "incompatible scikit-learn/skops version, retrain the model with this one"
         ) from exc
+    try:
+        check_trees(model)
+    except ValueError as exc:
+        raise ArtifactError(
+            f"refusing model {key!r} from {store.url}: {exc}; the file is corrupt or crafted, retrain the model"
+        ) from None
+    return model
 
 
 _SHARED_SIZE = 4

@@ -336,7 +336,7 @@ class Controller:
             kind = "retrain_skipped" if isinstance(exc, ModelpilotError) else "retrain_failed"
             numbers: dict[str, Any] = {}
             if isinstance(exc, ValidationFailed) and isinstance(exc.report, ValidationReport):
-                kind, numbers = "retrain_blocked", {"checks": [c.name for c in exc.report.failed]}
+                kind, numbers = "retrain_blocked", {"checks": list(dict.fromkeys(c.name for c in exc.report.failed))}
             self.store.add_event(kind, model=self.model, actor="controller", numbers=numbers,
                                  reason=f"{_reason(exc)}; the champion keeps serving")
             result.actions.append(f"{kind.replace('_', ' ')}: {_reason(exc)}")
