@@ -44,3 +44,6 @@ def test_parked_candidate_shows_the_gates_comparison_and_waits(make_pilot: Any) 
     runs = re.findall(r"<tr><td><a href=\"/ui/runs/\d+\">run \d+</a></td>.*?</tr>", cost, flags=re.S)
     retrain = [r for r in runs if f">v{parked.version}<" in r]
     assert retrain and all("waiting" in r and "rejected" not in r for r in retrain)
+    # status --json reads the same rows
+    [model] = pilot.status()["models"]
+    assert [r["outcome"] for r in model["roi"]["retrains"]] == ["waiting"]
