@@ -244,6 +244,12 @@ class GatesConfig(_Section):
     min_metrics: dict[str, float] = Field(default_factory=dict)
     # the challenger must beat the champion by at least this much on the same holdout
     min_improvement: float = Field(0.0, ge=0)
+    # after a located change the stale champion need not be beaten: the challenger replaces
+    # it unless it is worse by more than this margin (metric units; relative to the
+    # champion's value for error metrics such as rmse), tested at alpha on post-change rows
+    non_inferiority_margin: float = Field(0.02, ge=0)
+    # the holdout after a change is sized for this power of the non-inferiority test
+    power: float = Field(0.8, gt=0, lt=1)
     test: Literal["bootstrap", "mcnemar", "none"] = "bootstrap"
     alpha: float = Field(0.05, gt=0, lt=1)
     n_bootstrap: int = Field(1000, ge=100)
@@ -384,6 +390,20 @@ class TriggerRule(_Section):
     cooldown: Duration = 3600.0
 
 
+class ChangeConfig(_Section):
+    """The change detector on the champion's labelled error stream (docs/policy.md)."""
+
+    enabled: bool = True
+    # a monitoring.change detector: "scan" (NumPy/SciPy) or "adwin" (needs River)
+    method: Literal["scan", "adwin"] = "scan"
+    # probability that one check fires on a stationary error stream (false alarms)
+    alpha: float = Field(0.001, gt=0, lt=0.5)
+    # labelled rows on each side of a split: the shortest new level the test looks at
+    min_rows: int = Field(100, ge=10)
+    # the champion's latest labelled rows the test reads
+    max_rows: int = Field(20_000, ge=100)
+
+
 def _rule(threshold: float, enabled: bool = True) -> Any:
     return Field(default_factory=lambda: TriggerRule(threshold=threshold, enabled=enabled))
 
@@ -391,6 +411,8 @@ def _rule(threshold: float, enabled: bool = True) -> Any:
 class TriggersConfig(_Section):
     # cron expression for fixed-cadence retraining, e.g. "0 3 * * 0" (Sundays 03:00)
     schedule: str | None = None
+    # a sequential test on the champion's labelled errors: locates a change in the concept
+    change: ChangeConfig = Field(default_factory=ChangeConfig)
     # share of drifted features
     feature_drift: TriggerRule = _rule(0.5, enabled=False)
     # drift statistic of the score distribution
@@ -423,8 +445,8 @@ class TriggersConfig(_Section):
             data = dict(data)
             for name, field in cls.model_fields.items():
                 rule = data.get(name)
-                if isinstance(rule, dict) and "threshold" not in rule and field.default_factory:
-                    data[name] = {**rule, "threshold": field.default_factory().threshold}  # type: ignore[call-arg]
+                if isinstance(rule, dict) and "threshold" not in rule and field.annotation is TriggerRule:
+                    data[name] = {**rule, "threshold": field.default_factory().threshold}  # type: ignore[call-arg,misc]
         return data
 
     @field_validator("schedule")
@@ -457,10 +479,16 @@ class RetrainingConfig(_Section):
     warm_start: bool = True
     # share of recent labelled data held out for the gate's champion comparison
     holdout_fraction: float = Field(0.25, gt=0, lt=1)
-    # after a detected change in the champion's labelled errors, train only on rows after
-    # it (plus the history sample), and wait until at least this many have labels
+    # after a located change in the champion's labelled errors, train only on rows after
+    # it (never on older history, never warm-started from the stale champion), starting
+    # once this many have labels
     change_point: bool = True
     min_rows_after_change: int = Field(300, ge=20)
+    # then retrain again each time the post-change rows have grown this many times (each
+    # refresh gated), until a model has learned from the full recent_rows window
+    refresh_factor: float = Field(4.0, ge=1.5)
+    # the largest share of the post-change rows the gate may hold out to reach its power
+    max_holdout_fraction: float = Field(0.5, gt=0, lt=1)
     # also read data.source when building retraining data
     include_source: bool = True
     tune: bool = False

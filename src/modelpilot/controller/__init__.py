@@ -37,7 +37,6 @@ from modelpilot.config import PilotConfig
 from modelpilot.controller.checks import check_retraining_data
 from modelpilot.controller.data import (
     WaitForData,
-    find_change_point,
     log_to_frame,
     row_errors,
     select_retraining_data,
@@ -50,7 +49,11 @@ from modelpilot.data.validation import ValidationReport
 from modelpilot.errors import Conflict, ModelpilotError, ValidationFailed
 from modelpilot.executors import Executor
 from modelpilot.metrics import higher_is_better
+from modelpilot.monitoring.change import get_change_detector
+from modelpilot.policy.change import change_retrained
+from modelpilot.policy.compare import noninferiority_rows, paired_accuracy_variance
 from modelpilot.policy.triggers import (
+    ChangeState,
     MonitoringSummary,
     TriggerState,
     evaluate,
@@ -264,6 +267,8 @@ class Controller:
         window = self.window.window(last_n=cfg.monitoring.window_size, since=since, until=now)
         labelled = self.window.labelled(last_n=cfg.monitoring.window_size, since=since)
         summary, details = summarize(cfg, window, labelled, version, reference)
+        triggers = TriggerState.from_dict(state.get("triggers"))
+        summary["change"] = self._change_report(champion, version, triggers.change)
         self.store.add_monitoring_report(
             self.model,
             champion,
@@ -278,7 +283,6 @@ class Controller:
         result.actions.append("monitored")
         state.pop("failing", None)
 
-        triggers = TriggerState.from_dict(state.get("triggers"))
         if triggers.reference is None or triggers.metric != cfg.primary_metric:
             # references from the champion's own validation, overall and per segment, so a
             # drift that began before the first tick shows against what the model scored
@@ -344,6 +348,10 @@ class Controller:
             self._save(state, revision)
             return result
         state.pop("waiting", None)
+        if data.info.get("after_change"):  # paces the refreshes on the rows after the change
+            state["triggers"] = change_retrained(
+                TriggerState.from_dict(state["triggers"]), data.info["recent_rows"] + data.info["holdout_rows"]
+            ).to_dict()
         key = f"retrain:{uuid.uuid4().hex}"
         state.update(
             phase="retraining",
@@ -370,6 +378,24 @@ class Controller:
         result.actions.append("retrain started")
         return self._retrain(state, revision, result, now, resumed=False)
 
+    def _change_report(self, champion: int, version: Any, known: ChangeState | None) -> dict[str, Any] | None:
+        """The change detector on the champion's labelled errors, in label order (``summary.change``)."""
+        c = self.cfg.triggers.change
+        rows = self.window.labelled(last_n=c.max_rows)
+        if not len(rows):
+            return None
+        served = rows[rows["model_version"].to_numpy() == champion]
+        detector = get_change_detector(c.method, alpha=c.alpha, min_rows=c.min_rows)
+        # the champion's first labelled rows are its own post-deployment level
+        errors = row_errors(served, version.task) if len(served) else np.empty(0)
+        report = detector.fit(errors[: c.min_rows]).update(errors[c.min_rows :]).report()
+        out: dict[str, Any] = {**report.to_dict(), "version": champion}
+        if report.detected and report.change_at is not None:
+            out["since"] = served["ts"].iloc[report.change_at].isoformat()
+        if known is not None:
+            out["rows_since_known"] = int((rows["ts"] >= known.since).sum())
+        return out
+
     def _retraining_data(
         self, champion: int, summary: dict[str, Any], now: datetime, state: dict[str, Any] | None = None
     ) -> Any:
@@ -377,28 +403,33 @@ class Controller:
         version = self.store.get_version(self.model, champion)
         rows = self.window.labelled(last_n=cfg.retraining.recent_rows * 4)
         labelled = log_to_frame(rows, cfg, version.classes) if len(rows) else rows
-        change_at = None
-        if cfg.retraining.change_point and len(rows):
-            served = rows["model_version"].to_numpy() == champion
-            cp = find_change_point(row_errors(rows[served], version.task), min_increase=cfg.triggers.performance_drop.threshold)
-            if cp is not None:  # the first row, in the whole labelled frame, after the change
-                change_at = int(np.flatnonzero(served)[cp])
-                if state is not None:
-                    state["change_since"] = rows["ts"].iloc[change_at].isoformat()
-            elif state is not None and state.get("change_since") and served.any():
-                # the change was found under an earlier champion: rows before it, and before this
-                # champion took over after it, follow a concept that has moved on (a gradual
-                # drift keeps moving), so later retrains learn from the newer rows only
-                after = (rows["ts"] >= datetime.fromisoformat(state["change_since"])).to_numpy().copy()
-                after[: int(np.flatnonzero(served)[0])] = False
-                if after.any() and not after[0]:
-                    change_at = int(np.argmax(after))
+        known = TriggerState.from_dict((state or {}).get("triggers")).change
+        change_at, needed = None, None
+        if cfg.retraining.change_point and known is not None and len(rows):
+            # rows before the located change follow the old concept: only rows after it are used
+            after = (rows["ts"] >= known.since).to_numpy()
+            if after.any():
+                change_at = int(np.argmax(after))
+                g = cfg.gates
+                if cfg.primary_metric == "accuracy" and known.level_after is not None and g.non_inferiority_margin > 0:
+                    needed = noninferiority_rows(g.non_inferiority_margin, alpha=g.alpha, power=g.power,
+                                                 variance=paired_accuracy_variance(known.level_after))
         history = self._source_history() if cfg.retraining.include_source else None
-        return select_retraining_data(
+        data = select_retraining_data(
             cfg, labelled, history=history, bad_segments=self._bad_segments(summary),
+            change_at=change_at, holdout_rows_needed=needed,
             # reproducible: the same labelled data and champion give the same sample
-            change_at=change_at, seed=(cfg.model.seed * 1_000_003 + champion * 7_919 + len(rows)) % 2**31,
+            seed=(cfg.model.seed * 1_000_003 + champion * 7_919 + len(rows)) % 2**31,
         )
+        if known is not None and change_at is not None:
+            stale = champion <= known.version  # the champion learned the concept before the change
+            data.info.update(
+                stale_champion=stale,
+                # the champion predates the change, or a refresh is under way: not worse is enough
+                non_inferiority=stale or known.trained_rows < cfg.retraining.recent_rows,
+                change_since=known.since.isoformat(),
+            )
+        return data
 
     def _bad_segments(self, summary: dict[str, Any]) -> list[tuple[str, str]]:
         """Segments doing clearly worse than the whole window (half the segment threshold)."""
@@ -462,7 +493,9 @@ class Controller:
         if champion == candidate.version:  # promoted before a crash; nothing left to decide
             return self._finish(state, revision, result, now, cost=cost, score=None)
         holdout = read_frame(self.artifacts, job["holdout_key"])
-        verdict = gate_candidate(self.cfg, self.store, self.artifacts, candidate, champion, holdout)
+        info = job.get("info", {})
+        verdict = gate_candidate(self.cfg, self.store, self.artifacts, candidate, champion, holdout,
+                                 after_change=bool(info.get("non_inferiority")))
         verdict = check_labels(self.cfg, self.store, self.window, champion, candidate.version, verdict)
         result.gate = verdict
         if not verdict["passed"]:
@@ -497,6 +530,8 @@ class Controller:
                 metric=self.cfg.primary_metric, now=now, triggers=self.cfg.triggers,
                 segments=validation_segments(self.store, candidate, self.cfg.primary_metric,
                                              self.cfg.triggers.segment_performance_drop.min_samples),
+                # the level before a located change is not a bar for the new concept
+                carry_over=not info.get("after_change"),
             ).to_dict()
         result.actions.append(f"rollout {decision.status}")
         return self._finish(state, revision, result, now, cost=cost, score=verdict["numbers"].get("challenger"))
@@ -562,15 +597,17 @@ class Controller:
         keeper.start()
         try:
             cfg = self.cfg
-            if cfg.retraining.warm_start and job.get("info", {}).get("change_point_rows_ago") is not None:
+            if cfg.retraining.warm_start and job.get("info", {}).get("stale_champion"):
                 # the champion learned the concept before the change: boosting on from it fits the
                 # new concept badly, so a retrain after a detected change starts from scratch
                 cfg = cfg.model_copy(update={"retraining": cfg.retraining.model_copy(update={"warm_start": False})})
             args = (cfg, job["train_key"], job["key"], job["champion"])
+            resampled = int(job.get("info", {}).get("resampled_rows") or 0)
             if self.inline:
-                out = run_training(*args, store=self.store, artifacts=self.artifacts, executor=self.executor)
+                out = run_training(*args, store=self.store, artifacts=self.artifacts, executor=self.executor,
+                                   resampled_rows=resampled)
             else:
-                out = self.executor.submit(run_training, *args).result()
+                out = self.executor.submit(run_training, *args, resampled_rows=resampled).result()
         finally:
             stop.set()
             keeper.join()

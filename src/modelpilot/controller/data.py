@@ -117,6 +117,7 @@ def select_retraining_data(
     history: pd.DataFrame | None,
     bad_segments: list[tuple[str, Any]] | None = None,
     change_at: int | None = None,
+    holdout_rows_needed: int | None = None,
     seed: int = 0,
 ) -> RetrainData:
     """Build the retraining set and the gate's holdout.
@@ -126,8 +127,11 @@ def select_retraining_data(
         labelled: labelled rows in the source's schema, oldest first (see :func:`log_to_frame`).
         history: older data in the same schema (the configured source), or None.
         bad_segments: ``(column, value)`` pairs of segments to upsample.
-        change_at: the row of ``labelled`` where the champion's errors rose (see
-            :func:`find_change_point`); only rows from it on are "recent".
+        change_at: the row of ``labelled`` where the champion's errors rose (located by the
+            change detector); only rows from it on are used, without any older history.
+        holdout_rows_needed: after a change, the holdout the gate's non-inferiority test
+            needs for its power; the holdout grows from ``holdout_fraction`` towards it, up
+            to ``max_holdout_fraction`` of the post-change rows.
         seed: for the history sample and the upsampling.
 
     Raises:
@@ -146,6 +150,8 @@ def select_retraining_data(
     recent = (labelled.iloc[change_at:] if change_at is not None else labelled).tail(rc.recent_rows)
     recent = recent.reset_index(drop=True)
     n_holdout = int(round(len(recent) * rc.holdout_fraction))
+    if change_at is not None and holdout_rows_needed:
+        n_holdout = max(n_holdout, min(holdout_rows_needed, int(round(len(recent) * rc.max_holdout_fraction))))
     if n_holdout < 10 or len(recent) - n_holdout < 10:
         raise DataError(
             f"only {len(recent)} labelled rows: a retrain needs at least "
@@ -185,6 +191,10 @@ def select_retraining_data(
 
     info = {
         "change_point_rows_ago": None if change_at is None else int(len(labelled) - change_at),
+        "after_change": change_at is not None,
+        "holdout_rows_needed": holdout_rows_needed if change_at is not None else None,
+        # upsampled copies sit at the end of ``train``: they shape the model, not its reference profile
+        "resampled_rows": int(sum(upsampled.values())),
         "recent_rows": int(len(recent) - n_holdout),
         "history_rows": int(n_history),
         "upsampled": upsampled,

@@ -28,12 +28,16 @@ def gate_candidate(
     candidate: ModelVersionRecord,
     champion: int | None,
     holdout: pd.DataFrame,
+    *,
+    after_change: bool = False,
 ) -> dict[str, Any]:
     """Decide whether ``candidate`` may replace ``champion``.
 
     The threshold gate is re-checked from the candidate's logged metrics (so a resumed
     controller decides exactly as the first one would); the comparison scores both models
-    on ``holdout`` — recent labelled traffic neither was trained on.
+    on ``holdout`` — recent labelled traffic neither was trained on. ``after_change``: the
+    holdout is post-change traffic and the champion is stale, so the challenger needs to be
+    not worse (``gates.non_inferiority_margin``) rather than better.
 
     Returns:
         ``{"passed", "reasons", "checks", "numbers", "segments"}``; ``numbers`` holds the
@@ -59,6 +63,7 @@ def gate_candidate(
         y, pred_old, pred_new, task=candidate.task, metric=cfg.primary_metric, cfg=cfg.gates,
         proba_champion=proba_old, proba_challenger=proba_new, segments=segments,
         classes=candidate.classes, seed=cfg.model.seed,
+        non_inferiority_margin=cfg.gates.non_inferiority_margin if after_change else None,
     )
     numbers = {
         "metric": cfg.primary_metric, "champion": cmp.champion_metric, "challenger": cmp.challenger_metric,
@@ -69,6 +74,7 @@ def gate_candidate(
                       "allowed": c["threshold"], "detail": c["detail"]}
                      for c in cmp.checks if c["name"].startswith("segment:")],
         "alpha": cfg.gates.alpha,
+        "margin": cmp.details.get("margin", cfg.gates.min_improvement), "after_change": after_change,
     }
     passed = thresholds.passed and cmp.passed
     reasons = [*thresholds.reasons, *([cmp.summary] if cmp.passed and passed else cmp.reasons)]

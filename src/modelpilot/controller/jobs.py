@@ -33,8 +33,12 @@ def run_training(
     store: Store | None = None,
     artifacts: ArtifactStore | None = None,
     executor: Executor | None = None,
+    resampled_rows: int = 0,
 ) -> dict[str, Any]:
     """Retrain from the stored data under ``idempotency_key``; returns ``TrainResult.to_dict()``.
+
+    ``resampled_rows``: the last rows of the data are upsampled copies; they train the model
+    but stay out of its reference profile (which must look like live traffic).
 
     In a worker process the store, artifacts and executor are opened here (and closed);
     the version is registered at most once per key, whoever runs the job.
@@ -53,6 +57,7 @@ def run_training(
         result = train(
             cfg, store, artifacts, executor, data=data, kind="retrain", parent_version=champion,
             warm_start_from=warm, tune=cfg.retraining.tune, idempotency_key=idempotency_key, promote_first=False,
+            resampled_rows=resampled_rows,
         )
         return result.to_dict()
     finally:

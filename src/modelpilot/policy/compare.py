@@ -19,6 +19,13 @@ A challenger passes when all of these hold (each is one entry of ``checks``):
 Improvements are oriented once, by :func:`higher_is_better`: a positive ``delta`` always
 means the challenger is better, whether the metric is accuracy or rmse.
 
+After a located change the champion is known to be stale, so the question is no longer
+"is the challenger better?" but "is it not worse?": with ``non_inferiority_margin`` δ the
+first check becomes ``not_worse`` (``delta > -δ``) and the test rejects "improvement <= -δ"
+(δ in the metric's units, or relative to the champion's value for error metrics). A tie
+then goes to the model trained on the new concept. :func:`noninferiority_rows` gives the
+holdout that test needs for its power.
+
 Example::
 
     >>> import numpy as np
@@ -107,6 +114,7 @@ def compare_to_champion(
     segments: Mapping[str, Sequence[Any] | np.ndarray] | None = None,
     classes: Sequence[Any] | None = None,
     seed: int = 0,
+    non_inferiority_margin: float | None = None,
 ) -> ComparisonResult:
     """Decide whether the challenger may replace the champion.
 
@@ -122,6 +130,8 @@ def compare_to_champion(
         segments: segment column name → the holdout's values of that column.
         classes: class labels in probability-column order; default the sorted labels seen.
         seed: seed of the bootstrap resampling.
+        non_inferiority_margin: test non-inferiority at this margin instead of superiority
+            (after a located change; see the module docstring).
 
     Returns:
         The :class:`ComparisonResult`; ``passed`` is False with ``reasons`` otherwise.
@@ -157,14 +167,20 @@ def compare_to_champion(
     new_value = float(scorer.rows(p_new, scorer.proba_new, np.arange(n)[None, :])[0])
     delta = sign * (new_value - old_value)
     margin = cfg.min_improvement
+    first = "beats_champion"
+    if non_inferiority_margin is not None:
+        relative = not higher_is_better(metric) and metric != "r2"
+        margin = -non_inferiority_margin * (abs(old_value) if relative else 1.0)
+        first = "not_worse"
     checks: list[dict[str, Any]] = [
         _check(
-            "beats_champion",
+            first,
             delta > margin,
             delta,
             margin,
             f"{metric} {new_value:.4f} (challenger) vs {old_value:.4f} (champion) on {n} holdout rows: "
-            f"improvement {delta:+.4f}, needs more than {margin:.4f}",
+            f"improvement {delta:+.4f}, needs more than {margin:.4f}"
+            + (" (non-inferiority after a change)" if non_inferiority_margin is not None else ""),
         )
     ]
     ci_low = ci_high = p_value = None
@@ -187,6 +203,8 @@ def compare_to_champion(
         )
     checks.extend(_segment_checks(scorer, p_old, p_new, segments, cfg.max_segment_regression))
     reasons = [c["detail"] for c in checks if not c["passed"]]
+    if non_inferiority_margin is not None:
+        details = {**details, "mode": "non_inferiority", "margin": margin}
     return ComparisonResult(
         passed=not reasons,
         reasons=reasons,
@@ -198,10 +216,39 @@ def compare_to_champion(
         ci_low=ci_low,
         ci_high=ci_high,
         p_value=p_value,
-        test=cfg.test,
+        test=cfg.test if non_inferiority_margin is None else f"{cfg.test} non-inferiority",
         n=n,
         details=details,
     )
+
+
+def noninferiority_rows(margin: float, *, alpha: float, power: float, variance: float) -> int:
+    """Holdout rows a one-sided non-inferiority test needs for ``power`` at ``margin``.
+
+    When both models are equally good, the test passes with probability ``power`` on
+    n = (z(1-alpha) + z(power))² · variance / margin² rows, ``variance`` being that of the
+    per-row difference of the two models' scores (see :func:`paired_accuracy_variance`).
+
+    >>> noninferiority_rows(0.02, alpha=0.05, power=0.8, variance=paired_accuracy_variance(0.2))
+    4947
+    """
+    from scipy.stats import norm
+
+    if margin <= 0:
+        raise ConfigError("gates.non_inferiority_margin must be above 0 to size a holdout for it")
+    z = float(norm.isf(alpha) + norm.ppf(power))
+    return int(np.ceil(z * z * variance / (margin * margin)))
+
+
+def paired_accuracy_variance(error_rate: float) -> float:
+    """Planning variance of the per-row accuracy difference of two models at ``error_rate``.
+
+    Two models wrong on independent rows at the same rate e disagree on 2·e·(1-e) of them;
+    models that err on the same hard rows disagree less, so this sizes the holdout on the
+    safe side.
+    """
+    e = min(max(float(error_rate), 0.0), 1.0)
+    return max(2.0 * e * (1.0 - e), 1e-4)
 
 
 def _check(name: str, passed: bool, value: float | None, threshold: float, detail: str) -> dict[str, Any]:
@@ -259,8 +306,13 @@ def _mcnemar(
     b = int(np.count_nonzero(old_right & ~new_right))
     c = int(np.count_nonzero(~old_right & new_right))
     d = b + c
-    null_share = 0.5 + margin * n / (2 * d) if d else 1.0
-    p_value = 1.0 if null_share >= 1.0 else float(binomtest(c, d, null_share, alternative="greater").pvalue)
+    null_share = 0.5 + margin * n / (2 * d) if d else (1.0 if margin >= 0 else 0.0)
+    if null_share >= 1.0:
+        p_value = 1.0
+    elif null_share <= 0.0:  # non-inferiority: even every discordant row won by the champion stays inside the margin
+        p_value = 0.0
+    else:
+        p_value = float(binomtest(c, d, null_share, alternative="greater").pvalue)
     # Wald interval of the paired difference of proportions (for the report only)
     diff = (c - b) / n
     se = float(np.sqrt(max(d - (c - b) ** 2 / n, 0.0))) / n

@@ -1,4 +1,4 @@
-"""When to retrain: a fixed cadence plus five dynamic triggers, under a budget.
+"""When to retrain: a fixed cadence, a located change, and five dynamic triggers, under a budget.
 
 Pure functions over plain data. :func:`evaluate` reads one :class:`MonitoringSummary` (the
 monitored window of the serving champion) and the :class:`TriggerState` carried from the last
@@ -10,6 +10,8 @@ The triggers (``triggers.*`` in pilot.yaml; each has threshold, min_samples, coo
 
 - ``schedule``: a cron expression; fires when a cron tick has passed since the last
   scheduled firing (a tick refused by the budget is skipped, not made up later);
+- ``change``: the change detector located a rise of the champion's error rate, or a
+  refresh on the rows after a known change is due (:mod:`modelpilot.policy.change`);
 - ``performance_drop``: labelled primary metric this far below the *reference* (below
   for accuracy, above for rmse);
 - ``segment_performance_drop``: the same, per segment, against each segment's reference (the
@@ -21,7 +23,7 @@ The triggers (``triggers.*`` in pilot.yaml; each has threshold, min_samples, coo
   to *watch*, not to retrain: it fires only when labelled performance is unavailable or also
   degrading (at least half of ``performance_drop.threshold`` below the reference).
 
-The reference does not lower itself (see :func:`reset_reference`), cooldowns and the budget
+The state classes live in :mod:`modelpilot.policy.trigger_state`. The reference does not lower itself (see :func:`reset_reference`), cooldowns and the budget
 (:mod:`modelpilot.policy.budget`) suppress firings with a reason, and every status other than
 "quiet" carries the numbers behind it. docs/policy.md tells the whole story.
 
@@ -40,16 +42,32 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from modelpilot.config import PilotConfig, TriggerRule, TriggersConfig
-from modelpilot.errors import ConfigError, DataError, StoreError
+from modelpilot.errors import ConfigError
 from modelpilot.metrics import higher_is_better, improvement
 from modelpilot.policy.budget import check_budget, in_period
+from modelpilot.policy.change import change_signal
+from modelpilot.policy.trigger_state import (
+    EVENT_KINDS,
+    ChangeState,
+    MonitoringSummary,
+    Reference,
+    Signal,
+    Status,
+    TriggerDecision,
+    TriggerOutcome,
+    TriggerState,
+    carry,
+    utc,
+)
 
 __all__ = [
+    "EVENT_KINDS",
+    "ChangeState",
     "MonitoringSummary",
     "Reference",
     "TriggerDecision",
@@ -58,221 +76,11 @@ __all__ = [
     "evaluate",
     "record_retrain",
     "reset_reference",
+    "utc",
 ]
 
-Status = Literal["fired", "suppressed_cooldown", "suppressed_budget", "insufficient_samples", "watch", "quiet"]
-# the event kind the controller writes for each status (None: nothing worth an event)
-EVENT_KINDS: dict[str, str | None] = {
-    "fired": "trigger_fired",
-    "suppressed_cooldown": "trigger_suppressed",
-    "suppressed_budget": "trigger_suppressed",
-    "insufficient_samples": "trigger_insufficient_samples",
-    "watch": "drift_watch",
-    "quiet": None,
-}
-# drift fires alongside labelled performance once it has lost this share of the drop threshold
 DEGRADING_SHARE = 0.5
 _DYNAMIC = ("performance_drop", "segment_performance_drop", "estimated_performance_drop", "feature_drift", "prediction_drift")
-
-
-@dataclass(frozen=True)
-class MonitoringSummary:
-    """What monitoring measured on the current window of the serving champion."""
-
-    n_predictions: int
-    n_labelled: int
-    metric: str
-    window_end: datetime
-    performance: float | None = None
-    drift_share: float | None = None
-    drifted_features: list[str] = field(default_factory=list)
-    prediction_drift: float | None = None
-    # "col=value" -> {"value": metric on the segment's labelled rows, "n": labelled rows}
-    segment_performance: dict[str, dict[str, float]] = field(default_factory=dict)
-    estimated_performance: float | None = None
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> MonitoringSummary:
-        """Build from a monitoring report's summary dict.
-
-        Raises:
-            DataError: a required key (n_predictions, metric, window_end) is missing or a
-                value has the wrong type.
-        """
-        try:
-            end = raw["window_end"]
-            return cls(
-                n_predictions=int(raw["n_predictions"]),
-                n_labelled=int(raw.get("n_labelled") or 0),
-                metric=str(raw["metric"]),
-                window_end=utc(datetime.fromisoformat(end) if isinstance(end, str) else end),
-                performance=_opt_float(raw.get("performance")),
-                drift_share=_opt_float(raw.get("drift_share")),
-                drifted_features=[str(f) for f in raw.get("drifted_features") or []],
-                prediction_drift=_opt_float(raw.get("prediction_drift")),
-                segment_performance={
-                    str(k): {"value": float(v["value"]), "n": int(v["n"])}
-                    for k, v in (raw.get("segment_performance") or {}).items()
-                    if v.get("value") is not None
-                },
-                estimated_performance=_opt_float(raw.get("estimated_performance")),
-            )
-        except KeyError as exc:
-            raise DataError(f"monitoring summary has no {exc.args[0]!r}: it needs n_predictions, metric and window_end") from None
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise DataError(f"monitoring summary is malformed: {exc}") from None
-
-
-@dataclass(frozen=True)
-class Reference:
-    """The level a performance metric is held to, and how it came to be."""
-
-    value: float
-    how: str
-    set_at: datetime
-    # consecutive retrains whose holdout score stayed short of it, and the best of those
-    shortfalls: int = 0
-    best_shortfall: float | None = None
-    # promotions it has been carried across (a new champion scored below it)
-    carried: int = 0
-
-    @property
-    def describe(self) -> str:
-        extra = f", carried across {self.carried} promotion{'s' * (self.carried > 1)}" if self.carried else ""
-        return self.how + extra
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "how": self.how, "set_at": self.set_at.isoformat(), "shortfalls": self.shortfalls,
-                "best_shortfall": self.best_shortfall, "carried": self.carried}
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> Reference:
-        best = raw.get("best_shortfall")
-        return cls(float(raw["value"]), str(raw["how"]), _time(raw["set_at"]), int(raw.get("shortfalls", 0)),
-                   None if best is None else float(best), int(raw.get("carried", 0)))
-
-
-def carry(old: Reference | None, value: float, how: str, now: datetime, metric: str) -> Reference:
-    """The better of a carried reference and a new value; never lower than ``old``."""
-    if old is None or improvement(metric, value, old.value) >= 0:
-        return Reference(value, how, now)
-    return replace(old, carried=old.carried + 1)
-
-
-@dataclass(frozen=True)
-class TriggerState:
-    """What the triggers remember between ticks; JSON round-trippable.
-
-    The functions of this module never change a state in place; they return a new one.
-    """
-
-    metric: str | None = None
-    reference: Reference | None = None
-    segment_references: dict[str, Reference] = field(default_factory=dict)
-    # the label-free estimate's own baseline (per champion)
-    estimated_reference: Reference | None = None
-    last_fired: dict[str, datetime] = field(default_factory=dict)
-    last_watch: dict[str, datetime] = field(default_factory=dict)
-    # cron ticks are counted from here (the first tick seen, then each scheduled firing)
-    schedule_anchor: datetime | None = None
-    # (time, cost) of the retrains of the current budget period
-    retrains: list[tuple[datetime, float]] = field(default_factory=list)
-    last_cost: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (times as ISO 8601)."""
-        return {
-            "metric": self.metric,
-            "reference": self.reference.to_dict() if self.reference else None,
-            "segment_references": {k: r.to_dict() for k, r in self.segment_references.items()},
-            "estimated_reference": self.estimated_reference.to_dict() if self.estimated_reference else None,
-            "last_fired": {k: v.isoformat() for k, v in self.last_fired.items()},
-            "last_watch": {k: v.isoformat() for k, v in self.last_watch.items()},
-            "schedule_anchor": self.schedule_anchor.isoformat() if self.schedule_anchor else None,
-            "retrains": [[t.isoformat(), c] for t, c in self.retrains],
-            "last_cost": self.last_cost,
-        }
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any] | None) -> TriggerState:
-        """Rebuild from :meth:`to_dict` output (``None`` or ``{}`` → a fresh state).
-
-        Raises:
-            StoreError: the stored state is malformed.
-        """
-        if not raw:
-            return cls()
-        try:
-            ref, est = raw.get("reference"), raw.get("estimated_reference")
-            anchor = raw.get("schedule_anchor")
-            cost = raw.get("last_cost")
-            return cls(
-                metric=raw.get("metric"),
-                reference=Reference.from_dict(ref) if ref else None,
-                segment_references={str(k): Reference.from_dict(v) for k, v in (raw.get("segment_references") or {}).items()},
-                estimated_reference=Reference.from_dict(est) if est else None,
-                last_fired={str(k): _time(v) for k, v in (raw.get("last_fired") or {}).items()},
-                last_watch={str(k): _time(v) for k, v in (raw.get("last_watch") or {}).items()},
-                schedule_anchor=_time(anchor) if anchor else None,
-                retrains=[(_time(t), float(c)) for t, c in raw.get("retrains") or []],
-                last_cost=None if cost is None else float(cost),
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise StoreError(
-                f"the stored trigger state is malformed ({type(exc).__name__}: {exc}); delete it to start "
-                "afresh (the references are then set again from the next labelled window)"
-            ) from None
-
-
-@dataclass(frozen=True)
-class TriggerDecision:
-    """One trigger's verdict on one tick; ``kind`` is the event to write (None when quiet)."""
-
-    name: str
-    status: Status
-    value: float | None
-    threshold: float | None
-    reason: str
-    numbers: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def kind(self) -> str | None:
-        return EVENT_KINDS[self.status]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "status": self.status, "kind": self.kind, "value": self.value,
-                "threshold": self.threshold, "reason": self.reason, "numbers": self.numbers}
-
-
-@dataclass(frozen=True)
-class TriggerOutcome:
-    """All decisions of a tick, whether to retrain (and why), and the state to store."""
-
-    decisions: list[TriggerDecision]
-    retrain: bool
-    reason: str
-    new_state: TriggerState
-
-    @property
-    def fired(self) -> list[TriggerDecision]:
-        return [d for d in self.decisions if d.status == "fired"]
-
-    def events(self) -> list[dict[str, Any]]:
-        """``Store.add_event`` keyword arguments, one per decision worth recording."""
-        return [{"kind": d.kind, "subject": d.name, "reason": d.reason, "numbers": {**d.numbers, "status": d.status}}
-                for d in self.decisions if d.kind is not None]
-
-
-@dataclass
-class _Signal:
-    """A trigger's reading before cooldown and budget: over/under threshold, or no reading."""
-
-    name: str
-    state: Literal["over", "under", "none", "insufficient", "watch"]
-    reason: str
-    value: float | None = None
-    threshold: float | None = None
-    numbers: dict[str, Any] = field(default_factory=dict)
 
 
 def evaluate(cfg: PilotConfig, summary: MonitoringSummary, state: TriggerState, now: datetime) -> TriggerOutcome:
@@ -296,14 +104,17 @@ def evaluate(cfg: PilotConfig, summary: MonitoringSummary, state: TriggerState, 
     if state.metric != summary.metric:  # a new primary metric: old references mean nothing
         state = replace(state, metric=summary.metric, reference=None, segment_references={}, estimated_reference=None)
     state = replace(state, retrains=in_period(state.retrains, now, cfg.budget.period))
+    change, known = change_signal(cfg, summary, state, now)
+    state = replace(state, change=known)
     signals = [
         _schedule(t, state, now),
+        change,
         *_dynamic(t, summary, state, now),
     ]
-    # references first seen this tick are set by the readers through _Signal.numbers["_set"]
+    # references first seen this tick are set by the readers through Signal.numbers["_set"]
     state = _apply_new_references(state, signals, now)
     decisions: list[TriggerDecision] = []
-    pending: list[_Signal] = []
+    pending: list[Signal] = []
     last_fired, last_watch = dict(state.last_fired), dict(state.last_watch)
     for s in signals:
         rule = getattr(t, s.name, None)
@@ -404,6 +215,7 @@ def reset_reference(
     triggers: TriggersConfig | None = None,
     segments: Mapping[str, float] | None = None,
     estimated: float | None = None,
+    carry_over: bool = True,
 ) -> TriggerState:
     """Set the performance reference when a new champion is promoted.
 
@@ -424,6 +236,8 @@ def reset_reference(
         triggers: the ``triggers`` settings (default: the defaults).
         segments: the new champion's holdout metric per segment ("col=value").
         estimated: the new champion's label-free estimate on the holdout.
+        carry_over: False after a located change: the level the old concept allowed is no
+            bar for the new one, so the references restart from ``value``.
 
     Returns:
         The new state.
@@ -433,7 +247,7 @@ def reset_reference(
     """
     higher_is_better(metric)
     now, t = utc(now or datetime.now(UTC)), triggers or TriggersConfig()
-    carried = t.reference == "carried" and state.metric == metric
+    carried = t.reference == "carried" and state.metric == metric and carry_over
     old = state.reference if carried else None
     seg_old = dict(state.segment_references) if carried else {}
     seg_new = {k: carry(seg_old.get(k), float(v), how, now, metric) for k, v in (segments or {}).items()}
@@ -449,26 +263,26 @@ def reset_reference(
 # --------------------------------------------------------------------------- the readers
 
 
-def _schedule(t: TriggersConfig, state: TriggerState, now: datetime) -> _Signal:
+def _schedule(t: TriggersConfig, state: TriggerState, now: datetime) -> Signal:
     if not t.schedule:
-        return _Signal("schedule", "none", "no schedule (triggers.schedule)")
+        return Signal("schedule", "none", "no schedule (triggers.schedule)")
     from croniter import croniter
 
     anchor = state.schedule_anchor
     if anchor is None:
-        return _Signal("schedule", "none", f"schedule {t.schedule!r} starts counting now")
+        return Signal("schedule", "none", f"schedule {t.schedule!r} starts counting now")
     try:
         tick = utc(croniter(t.schedule, anchor).get_next(datetime))
     except (ValueError, KeyError) as exc:
         raise ConfigError(f"triggers.schedule {t.schedule!r} cannot be read ({exc}): write a cron expression such as '0 3 * * 0'") from None
     numbers = {"schedule": t.schedule, "tick": tick.isoformat(), "since": anchor.isoformat()}
     if tick <= now:
-        return _Signal("schedule", "over", f"scheduled retrain: cron {t.schedule!r} ticked at {tick.isoformat()} "
+        return Signal("schedule", "over", f"scheduled retrain: cron {t.schedule!r} ticked at {tick.isoformat()} "
                        f"(counting since {anchor.isoformat()})", numbers=numbers)
-    return _Signal("schedule", "under", f"next scheduled tick at {tick.isoformat()}", numbers=numbers)
+    return Signal("schedule", "under", f"next scheduled tick at {tick.isoformat()}", numbers=numbers)
 
 
-def _dynamic(t: TriggersConfig, s: MonitoringSummary, state: TriggerState, now: datetime) -> list[_Signal]:
+def _dynamic(t: TriggersConfig, s: MonitoringSummary, state: TriggerState, now: datetime) -> list[Signal]:
     perf = _performance(t.performance_drop, s, state)
     out = [perf, _segments(t.segment_performance_drop, s, state)]
     out.append(_estimated(t, s, state))
@@ -482,18 +296,18 @@ def _dynamic(t: TriggersConfig, s: MonitoringSummary, state: TriggerState, now: 
     return out
 
 
-def _performance(rule: TriggerRule, s: MonitoringSummary, state: TriggerState) -> _Signal:
+def _performance(rule: TriggerRule, s: MonitoringSummary, state: TriggerState) -> Signal:
     name, m = "performance_drop", s.metric
     if s.performance is None:
-        return _Signal(name, "none", "no labelled performance in the window")
+        return Signal(name, "none", "no labelled performance in the window")
     base = {"metric": m, "performance": s.performance, "n_labelled": s.n_labelled, "min_samples": rule.min_samples}
     ref = state.reference
     if ref is None:
         if s.n_labelled >= rule.min_samples:
             how = f"first labelled window ({s.n_labelled} predictions)"
-            return _Signal(name, "none", f"reference set to {m} {s.performance:.4f} from the {how}",
+            return Signal(name, "none", f"reference set to {m} {s.performance:.4f} from the {how}",
                            numbers={**base, "drop": 0.0, "_set": ("", s.performance, how)})
-        return _Signal(name, "none", f"no reference yet and only {s.n_labelled} labelled predictions", numbers=base)
+        return Signal(name, "none", f"no reference yet and only {s.n_labelled} labelled predictions", numbers=base)
     drop = improvement(m, ref.value, s.performance)
     numbers = {**base, "reference": ref.value, "reference_how": ref.describe, "drop": drop}
     text = (f"{m} {s.performance:.4f} on {s.n_labelled} labelled predictions is {_versus(s.performance, ref.value)} "
@@ -501,10 +315,10 @@ def _performance(rule: TriggerRule, s: MonitoringSummary, state: TriggerState) -
     return _reading(name, drop, rule, s.n_labelled, text, numbers)
 
 
-def _segments(rule: TriggerRule, s: MonitoringSummary, state: TriggerState) -> _Signal:
+def _segments(rule: TriggerRule, s: MonitoringSummary, state: TriggerState) -> Signal:
     name, m = "segment_performance_drop", s.metric
     if not s.segment_performance:
-        return _Signal(name, "none", "no segment performance in the window")
+        return Signal(name, "none", "no segment performance in the window")
     rows: dict[str, dict[str, Any]] = {}
     new_refs = []
     for seg, obs in s.segment_performance.items():  # a loop over segments
@@ -519,7 +333,7 @@ def _segments(rule: TriggerRule, s: MonitoringSummary, state: TriggerState) -> _
     if new_refs:
         numbers["_set_segments"] = new_refs
     if not rows:
-        return _Signal(name, "none", "segment references are being set from this window", numbers=numbers)
+        return Signal(name, "none", "segment references are being set from this window", numbers=numbers)
     enough = {k: r for k, r in rows.items() if r["n"] >= rule.min_samples}
     over_all = sorted((r["drop"], k) for k, r in rows.items() if r["drop"] >= rule.threshold)
     pool = enough or rows
@@ -534,19 +348,19 @@ def _segments(rule: TriggerRule, s: MonitoringSummary, state: TriggerState) -> _
     return _reading(name, worst_drop, rule, r["n"], text, {**numbers, "segment": worst})
 
 
-def _estimated(t: TriggersConfig, s: MonitoringSummary, state: TriggerState) -> _Signal:
+def _estimated(t: TriggersConfig, s: MonitoringSummary, state: TriggerState) -> Signal:
     name, rule, m = "estimated_performance_drop", t.estimated_performance_drop, s.metric
     if s.performance is not None and s.n_labelled >= t.performance_drop.min_samples:
-        return _Signal(name, "none", f"labelled performance is available ({s.n_labelled} labels); no estimate needed")
+        return Signal(name, "none", f"labelled performance is available ({s.n_labelled} labels); no estimate needed")
     if s.estimated_performance is None:
-        return _Signal(name, "none", "no performance estimate in the window")
+        return Signal(name, "none", "no performance estimate in the window")
     est, ref = s.estimated_performance, state.estimated_reference
     numbers = {"metric": m, "estimated": est, "n_predictions": s.n_predictions, "min_samples": rule.min_samples}
     if ref is None:
         if s.n_predictions >= rule.min_samples:
             how = f"first estimate ({s.n_predictions} predictions)"
-            return _Signal(name, "none", f"estimate baseline set to {est:.4f}", numbers={**numbers, "_set_estimated": (est, how)})
-        return _Signal(name, "none", "no estimate baseline yet", numbers=numbers)
+            return Signal(name, "none", f"estimate baseline set to {est:.4f}", numbers={**numbers, "_set_estimated": (est, how)})
+        return Signal(name, "none", "no estimate baseline yet", numbers=numbers)
     drop = improvement(m, ref.value, est)
     text = (f"estimated {m} {est:.4f} on {s.n_predictions} unlabelled predictions is {_versus(est, ref.value)} "
             f"its baseline {ref.value:.4f} (threshold {rule.threshold})")
@@ -554,9 +368,9 @@ def _estimated(t: TriggersConfig, s: MonitoringSummary, state: TriggerState) -> 
 
 
 def _drift(name: str, rule: TriggerRule, value: float | None, s: MonitoringSummary, t: TriggersConfig,
-           perf: _Signal, label: str, extra: dict[str, Any]) -> _Signal:
+           perf: Signal, label: str, extra: dict[str, Any]) -> Signal:
     if value is None:
-        return _Signal(name, "none", f"no {label} in the window")
+        return Signal(name, "none", f"no {label} in the window")
     text = f"{label} {value:.4f} on {s.n_predictions} predictions (threshold {rule.threshold})"
     sig = _reading(name, value, rule, s.n_predictions, text, {**extra, "n_predictions": s.n_predictions})
     if sig.state != "over" or not t.drift_requires_performance:
@@ -575,20 +389,20 @@ def _drift(name: str, rule: TriggerRule, value: float | None, s: MonitoringSumma
     return sig
 
 
-def _reading(name: str, value: float, rule: TriggerRule, n: int, text: str, numbers: dict[str, Any]) -> _Signal:
+def _reading(name: str, value: float, rule: TriggerRule, n: int, text: str, numbers: dict[str, Any]) -> Signal:
     numbers = {**numbers, "n": n, "min_samples": rule.min_samples}
     if value < rule.threshold:
-        return _Signal(name, "under", text, value, rule.threshold, numbers)
+        return Signal(name, "under", text, value, rule.threshold, numbers)
     if n < rule.min_samples:
-        return _Signal(name, "insufficient", f"{text}; not acted on: only {n} samples, "
+        return Signal(name, "insufficient", f"{text}; not acted on: only {n} samples, "
                        f"min_samples is {rule.min_samples}", value, rule.threshold, numbers)
-    return _Signal(name, "over", text, value, rule.threshold, numbers)
+    return Signal(name, "over", text, value, rule.threshold, numbers)
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _apply_new_references(state: TriggerState, signals: list[_Signal], now: datetime) -> TriggerState:
+def _apply_new_references(state: TriggerState, signals: list[Signal], now: datetime) -> TriggerState:
     """Store the references a reader saw for the first time (and strip the private keys)."""
     for sig in signals:
         if "_set" in sig.numbers:
@@ -602,7 +416,7 @@ def _apply_new_references(state: TriggerState, signals: list[_Signal], now: date
     return state
 
 
-def _decide(s: _Signal, status: Status, numbers: dict[str, Any], reason: str) -> TriggerDecision:
+def _decide(s: Signal, status: Status, numbers: dict[str, Any], reason: str) -> TriggerDecision:
     return TriggerDecision(s.name, status, s.value, s.threshold, reason, numbers)
 
 
@@ -618,14 +432,3 @@ def _ago(delta: timedelta) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
 
 
-def _opt_float(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def utc(value: datetime) -> datetime:
-    """A timezone-aware UTC time (a naive time is taken as UTC)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _time(value: Any) -> datetime:
-    return utc(value if isinstance(value, datetime) else datetime.fromisoformat(str(value)))

@@ -132,6 +132,7 @@ def train(
     idempotency_key: str | None = None,
     promote_first: bool = True,
     progress: Progress | None = None,
+    resampled_rows: int = 0,
 ) -> TrainResult:
     """Train, evaluate, package and register one model version.
 
@@ -152,6 +153,8 @@ def train(
         promote_first: point ``champion`` at this version when it passes the gate and the
             model has no champion yet. An existing champion is never moved here: that
             is the champion comparison's decision.
+        resampled_rows: the last rows of ``data`` are resampled copies (an upsampled
+            segment): they are trained on, but the reference profile is made without them.
         progress: ``progress(stage, done, total)``: each stage reports ``(0, 1)`` when it
             starts and ``(1, 1)`` when it ends; ``"tune"`` reports ``(trials done, n_trials)``.
 
@@ -196,7 +199,8 @@ def train(
         return _train_run(cfg, store, artifacts, executor, data, run.id, snap, sha, prof, written0, report,
                           parent_version=parent_version, warm_start_from=warm_start_from,
                           params_override=params_override or {}, tune=tune,
-                          idempotency_key=idempotency_key, promote_first=promote_first)
+                          idempotency_key=idempotency_key, promote_first=promote_first,
+                          resampled_rows=resampled_rows)
     except BaseException as exc:
         # record the failure, but never let a store error hide the original exception
         with contextlib.suppress(Exception):
@@ -217,7 +221,7 @@ def _train_run(
     cfg: PilotConfig, store: Store, artifacts: ArtifactStore, executor: Executor, data: pd.DataFrame,
     run_id: int, snap: Any, sha: str | None, prof: Profiler, written0: int, report: Progress, *,
     parent_version: int | None, warm_start_from: Pipeline | None, params_override: dict[str, Any],
-    tune: bool | None, idempotency_key: str | None, promote_first: bool,
+    tune: bool | None, idempotency_key: str | None, promote_first: bool, resampled_rows: int = 0,
 ) -> TrainResult:
     name = cfg.model.name
     with prof.stage("validate"):
@@ -276,8 +280,10 @@ def _train_run(
 
     with prof.stage("package"):
         report("package", 0, 1)
-        ref_key = save_reference(artifacts, X_tr, features, _scores(ev["proba"], ev["pred"], task),
-                                 ev["pred"] if task == "classification" else None)
+        # profile the rows as they came: upsampled copies would make their segment look drifted live
+        copies = data.index[len(data) - resampled_rows :] if resampled_rows > 0 else data.index[:0]
+        ref_key = save_reference(artifacts, X_tr[~X_tr.index.isin(copies)], features,
+                                 _scores(ev["proba"], ev["pred"], task), ev["pred"] if task == "classification" else None)
         art_key = save_bundle(artifacts, pipe)
         report("package", 1, 1)
 
