@@ -413,8 +413,9 @@ class TriggersConfig(_Section):
     schedule: str | None = None
     # a sequential test on the champion's labelled errors: locates a change in the concept
     change: ChangeConfig = Field(default_factory=ChangeConfig)
-    # share of drifted features
-    feature_drift: TriggerRule = _rule(0.5, enabled=False)
+    # share of drifted features, weighted by the champion's feature importance; it acts only
+    # with corroboration (drift_requires_performance)
+    feature_drift: TriggerRule = _rule(0.5)
     # drift statistic of the score distribution
     prediction_drift: TriggerRule = _rule(0.2, enabled=False)
     # absolute drop of the primary metric against the reference performance
@@ -487,8 +488,6 @@ class RetrainingConfig(_Section):
     # then retrain again each time the post-change rows have grown this many times (each
     # refresh gated), until a model has learned from the full recent_rows window
     refresh_factor: float = Field(4.0, ge=1.5)
-    # the largest share of the post-change rows the gate may hold out to reach its power
-    max_holdout_fraction: float = Field(0.5, gt=0, lt=1)
     # also read data.source when building retraining data
     include_source: bool = True
     tune: bool = False

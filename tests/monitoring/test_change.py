@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from modelpilot.errors import ConfigError, DataError
-from modelpilot.monitoring.change import CHANGE_DETECTORS, ChangeDetector, WindowScan, get_change_detector
+from modelpilot.monitoring.change import (
+    CHANGE_DETECTORS,
+    ChangeDetector,
+    WindowScan,
+    get_change_detector,
+)
 
 BATCH = 1000
 

@@ -106,5 +106,7 @@ def policy_config(cfg: PilotConfig, spec: PolicySpec) -> PilotConfig:
         off = {name: TriggerRule(**{**getattr(out.triggers, name).model_dump(), "enabled": False})
                for name in ("performance_drop", "segment_performance_drop", "estimated_performance_drop",
                             "feature_drift", "prediction_drift")}
-        out.triggers = TriggersConfig(**{**out.triggers.model_dump(), **off, "schedule": None})
+        # the change is still located (retrains learn from rows after it), but never fires
+        change = out.triggers.change.model_copy(update={"enabled": False})
+        out.triggers = TriggersConfig(**{**out.triggers.model_dump(), **off, "schedule": None, "change": change})
     return out

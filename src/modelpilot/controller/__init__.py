@@ -43,7 +43,7 @@ from modelpilot.controller.data import (
 )
 from modelpilot.controller.gate import check_labels, gate_candidate
 from modelpilot.controller.jobs import read_frame, run_training, write_frame
-from modelpilot.controller.monitor import summarize, validation_segments
+from modelpilot.controller.monitor import summarize, validation_segments, weighted_drift_share
 from modelpilot.controller.window import WindowSource
 from modelpilot.data.validation import ValidationReport
 from modelpilot.errors import Conflict, ModelpilotError, ValidationFailed
@@ -269,6 +269,7 @@ class Controller:
         summary, details = summarize(cfg, window, labelled, version, reference)
         triggers = TriggerState.from_dict(state.get("triggers"))
         summary["change"] = self._change_report(champion, version, triggers.change)
+        summary["weighted_drift_share"] = weighted_drift_share(self.store, version, summary)
         self.store.add_monitoring_report(
             self.model,
             champion,
@@ -392,6 +393,8 @@ class Controller:
         out: dict[str, Any] = {**report.to_dict(), "version": champion}
         if report.detected and report.change_at is not None:
             out["since"] = served["ts"].iloc[report.change_at].isoformat()
+        if len(served):
+            out["champion_since"] = served["ts"].iloc[0].isoformat()
         if known is not None:
             out["rows_since_known"] = int((rows["ts"] >= known.since).sum())
         return out

@@ -130,8 +130,9 @@ def select_retraining_data(
         change_at: the row of ``labelled`` where the champion's errors rose (located by the
             change detector); only rows from it on are used, without any older history.
         holdout_rows_needed: after a change, the holdout the gate's non-inferiority test
-            needs for its power; the holdout grows from ``holdout_fraction`` towards it, up
-            to ``max_holdout_fraction`` of the post-change rows.
+            needs for its power; the holdout grows from ``holdout_fraction`` towards it into
+            the post-change rows older than the training window (``recent_rows``), so the
+            training rows are never fewer for it.
         seed: for the history sample and the upsampling.
 
     Raises:
@@ -147,11 +148,15 @@ def select_retraining_data(
             f"{rc.min_rows_after_change} rows after the change before retraining "
             "(retraining.min_rows_after_change)"
         )
-    recent = (labelled.iloc[change_at:] if change_at is not None else labelled).tail(rc.recent_rows)
-    recent = recent.reset_index(drop=True)
+    pool_rows = labelled.iloc[change_at:] if change_at is not None else labelled
+    recent = pool_rows.tail(rc.recent_rows).reset_index(drop=True)
     n_holdout = int(round(len(recent) * rc.holdout_fraction))
-    if change_at is not None and holdout_rows_needed:
-        n_holdout = max(n_holdout, min(holdout_rows_needed, int(round(len(recent) * rc.max_holdout_fraction))))
+    if change_at is not None and holdout_rows_needed and len(pool_rows) > len(recent):
+        # the holdout grows towards the test's power into post-change rows the training window
+        # does not use (never at the expense of the training rows)
+        n_train = len(recent) - n_holdout
+        n_holdout = max(n_holdout, min(holdout_rows_needed, len(pool_rows) - n_train))
+        recent = pool_rows.tail(n_train + n_holdout).reset_index(drop=True)
     if n_holdout < 10 or len(recent) - n_holdout < 10:
         raise DataError(
             f"only {len(recent)} labelled rows: a retrain needs at least "

@@ -165,3 +165,21 @@ def validation_segments(store: Store, version: ModelVersionRecord, metric: str, 
         if value is not None and np.isfinite(value) and int(row.get("rows", 0)) >= min_rows:
             out[f"{row['segment']}={row['value']}"] = float(value)
     return out
+
+
+def weighted_drift_share(store: Store, version: ModelVersionRecord, summary: dict[str, Any]) -> float | None:
+    """The share of drifted features weighted by the version's permutation importance.
+
+    A drift in features the model does not use cannot hurt it; weighting by importance makes
+    drift on those count for nothing. None when drift was not measured or the version's run
+    recorded no (positive) importance — the plain share is used then.
+    """
+    drifted = set(summary.get("drifted_features") or [])
+    if summary.get("drift_share") is None or version.run_id is None:
+        return None
+    importance = store.get_run(version.run_id).tags.get("feature_importance") or []
+    weights = {str(r["feature"]): max(float(r.get("importance") or 0.0), 0.0) for r in importance}
+    total = sum(weights.values())
+    if total <= 0:
+        return None
+    return float(sum(w for f, w in weights.items() if f in drifted) / total)

@@ -16,6 +16,11 @@ errors; the controller puts its report in the monitoring summary (``summary.chan
   has learned from the full ``retraining.recent_rows`` window; a last step that would not at
   least double the rows is skipped.
 
+A champion trained after the change that degrades in turn (a performance trigger fires, the
+change trigger does not) means the concept kept moving — a gradual drift: :func:`moved_on`
+moves the change to when that champion took over, so the next models learn from the newer
+rows only and the refreshes start again from there.
+
 Each firing is gated like any retrain; :func:`change_retrained` records the rows a retrain
 read, whether it was promoted or not, so a rejected model is retried only with more rows.
 """
@@ -110,3 +115,27 @@ def change_retrained(state: TriggerState, rows: int) -> TriggerState:
     if state.change is None:
         return state
     return replace(state, change=replace(state.change, trained_rows=max(int(rows), state.change.trained_rows)))
+
+
+PERFORMANCE = ("performance_drop", "segment_performance_drop")
+
+
+def moved_on(state: TriggerState, s: MonitoringSummary, fired: list[str], now: datetime) -> TriggerState:
+    """After a retrain decision: restart the change where a post-change champion took over, if it degrades.
+
+    Args:
+        state: the state after the decisions.
+        s: the summary (``s.change["version"]`` is the champion, ``["champion_since"]`` the
+            time of its first labelled row).
+        fired: the names of the triggers that fired.
+        now: the current time.
+    """
+    known, rep = state.change, s.change or {}
+    since = rep.get("champion_since")
+    if known is None or NAME in fired or not any(f in fired for f in PERFORMANCE) or since is None:
+        return state
+    version = int(rep.get("version") or 0)
+    if version <= known.version:
+        return state
+    moved = ChangeState(since=utc(datetime.fromisoformat(str(since))), found_at=utc(now), version=version)
+    return replace(state, change=moved)

@@ -18,10 +18,13 @@ The triggers (``triggers.*`` in pilot.yaml; each has threshold, min_samples, coo
   champion's validation metric in that segment, given to :func:`reset_reference`);
 - ``estimated_performance_drop``: the label-free estimate this far below its baseline, only
   while labelled performance is unavailable;
-- ``feature_drift`` (share of drifted features) and ``prediction_drift`` (score drift
-  statistic). With ``drift_requires_performance`` (default) a drift alarm alone is a reason
-  to *watch*, not to retrain: it fires only when labelled performance is unavailable or also
-  degrading (at least half of ``performance_drop.threshold`` below the reference).
+- ``feature_drift`` (share of drifted features, weighted by the champion's feature
+  importance when it is known) and ``prediction_drift`` (score drift statistic). With
+  ``drift_requires_performance`` (default) a drift alarm alone is a reason to *watch*, not to
+  retrain: it fires only when labelled performance is unavailable or corroborates it — also
+  degrading (at least half of ``performance_drop.threshold`` below the reference), an error
+  rate rising (the change statistic past half its critical value), or a label-free estimate
+  falling (half of ``estimated_performance_drop.threshold``).
 
 The state classes live in :mod:`modelpilot.policy.trigger_state`. The reference does not lower itself (see :func:`reset_reference`), cooldowns and the budget
 (:mod:`modelpilot.policy.budget`) suppress firings with a reason, and every status other than
@@ -50,7 +53,7 @@ from modelpilot.config import PilotConfig, TriggerRule, TriggersConfig
 from modelpilot.errors import ConfigError
 from modelpilot.metrics import higher_is_better, improvement
 from modelpilot.policy.budget import check_budget, in_period
-from modelpilot.policy.change import change_signal
+from modelpilot.policy.change import change_signal, moved_on
 from modelpilot.policy.trigger_state import (
     EVENT_KINDS,
     ChangeState,
@@ -164,6 +167,8 @@ def evaluate(cfg: PilotConfig, summary: MonitoringSummary, state: TriggerState, 
     elif any(d.status == "suppressed_cooldown" for d in decisions):
         reason = "every firing trigger is in its cooldown"
     new_state = replace(state, last_fired=last_fired, last_watch=last_watch, schedule_anchor=schedule_anchor)
+    if retrain:
+        new_state = moved_on(new_state, summary, [d.name for d in decisions if d.status == "fired"], now)
     return TriggerOutcome(decisions=decisions, retrain=retrain, reason=reason, new_state=new_state)
 
 
@@ -286,10 +291,12 @@ def _dynamic(t: TriggersConfig, s: MonitoringSummary, state: TriggerState, now: 
     perf = _performance(t.performance_drop, s, state)
     out = [perf, _segments(t.segment_performance_drop, s, state)]
     out.append(_estimated(t, s, state))
-    out.append(_drift("feature_drift", t.feature_drift, s.drift_share, s, t, perf,
-                      "share of drifted features", {"drifted_features": s.drifted_features[:50]}))
+    weighted = s.weighted_drift_share is not None
+    out.append(_drift("feature_drift", t.feature_drift, s.weighted_drift_share if weighted else s.drift_share, s, t,
+                      perf, "importance-weighted share of drifted features" if weighted else "share of drifted features",
+                      {"drifted_features": s.drifted_features[:50], "drift_share": s.drift_share}, state))
     out.append(_drift("prediction_drift", t.prediction_drift, s.prediction_drift, s, t, perf,
-                      "prediction drift statistic", {}))
+                      "prediction drift statistic", {}, state))
     for sig, name in zip(out, _DYNAMIC, strict=True):
         if not getattr(t, name).enabled and sig.state != "none":
             sig.state, sig.reason = "none", f"disabled (triggers.{name}.enabled); {sig.reason}"
@@ -368,7 +375,7 @@ def _estimated(t: TriggersConfig, s: MonitoringSummary, state: TriggerState) -> 
 
 
 def _drift(name: str, rule: TriggerRule, value: float | None, s: MonitoringSummary, t: TriggersConfig,
-           perf: Signal, label: str, extra: dict[str, Any]) -> Signal:
+           perf: Signal, label: str, extra: dict[str, Any], state: TriggerState) -> Signal:
     if value is None:
         return Signal(name, "none", f"no {label} in the window")
     text = f"{label} {value:.4f} on {s.n_predictions} predictions (threshold {rule.threshold})"
@@ -382,11 +389,34 @@ def _drift(name: str, rule: TriggerRule, value: float | None, s: MonitoringSumma
         sig.reason += f"; labelled performance unavailable ({s.n_labelled} labels), so drift decides"
     elif drop >= bar:
         sig.reason += f"; labelled {s.metric} is also degrading ({drop:.4f} below the reference, >= {bar:.4f})"
+    elif (rising := _rising(s)) is not None:
+        sig.reason += f"; the champion's error rate is rising ({rising})"
+    elif (falling := _estimate_falling(t, s, state)) is not None:
+        sig.reason += f"; the label-free estimate is falling ({falling})"
     else:
         sig.state = "watch"
         sig.reason += (f"; watching, not retraining: labelled {s.metric} {s.performance:.4f} holds "
                        f"({drop:+.4f} against the reference, under {bar:.4f}) (triggers.drift_requires_performance)")
     return sig
+
+
+def _rising(s: MonitoringSummary) -> str | None:
+    """The change detector's statistic past half its critical value: a rise not yet proven."""
+    rep = s.change or {}
+    stat, crit = rep.get("statistic"), rep.get("threshold")
+    if stat is None or not crit or stat < DEGRADING_SHARE * crit:
+        return None
+    return f"change statistic {stat:.2f}, at least {DEGRADING_SHARE} of its critical value {crit:.2f}"
+
+
+def _estimate_falling(t: TriggersConfig, s: MonitoringSummary, state: TriggerState) -> str | None:
+    """The label-free estimate at least half of its own threshold below its baseline."""
+    ref, est = state.estimated_reference, s.estimated_performance
+    if ref is None or est is None:
+        return None
+    drop = improvement(s.metric, ref.value, est)
+    bar = DEGRADING_SHARE * t.estimated_performance_drop.threshold
+    return f"estimated {s.metric} {est:.4f}, {drop:.4f} below its baseline, >= {bar:.4f}" if drop >= bar else None
 
 
 def _reading(name: str, value: float, rule: TriggerRule, n: int, text: str, numbers: dict[str, Any]) -> Signal:
