@@ -533,8 +533,6 @@ class Controller:
                 metric=self.cfg.primary_metric, now=now, triggers=self.cfg.triggers,
                 segments=validation_segments(self.store, candidate, self.cfg.primary_metric,
                                              self.cfg.triggers.segment_performance_drop.min_samples),
-                # the level before a located change is not a bar for the new concept
-                carry_over=not info.get("after_change"),
             ).to_dict()
         result.actions.append(f"rollout {decision.status}")
         return self._finish(state, revision, result, now, cost=cost, score=verdict["numbers"].get("challenger"))
