@@ -415,7 +415,7 @@ class TriggersConfig(_Section):
     change: ChangeConfig = Field(default_factory=ChangeConfig)
     # share of drifted features, weighted by the champion's feature importance; it acts only
     # with corroboration (drift_requires_performance)
-    feature_drift: TriggerRule = _rule(0.5)
+    feature_drift: TriggerRule = _rule(0.5, enabled=False)
     # drift statistic of the score distribution
     prediction_drift: TriggerRule = _rule(0.2, enabled=False)
     # absolute drop of the primary metric against the reference performance

@@ -105,7 +105,7 @@ def test_the_change_survives_the_state_round_trip() -> None:
 
 def _drift_tick(weighted: float | None, change: dict[str, Any] | None, estimated: float | None = None,
                 state: TriggerState | None = None) -> tuple[str, str, bool]:
-    cfg = PilotConfig.from_dict({"model": {"name": "m", "target": "y"}})
+    cfg = PilotConfig.from_dict({"model": {"name": "m", "target": "y"}, "triggers": {"feature_drift": {"enabled": True}}})
     state = state or TriggerState()
     from modelpilot.policy.triggers import reset_reference
 

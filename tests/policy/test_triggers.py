@@ -226,9 +226,7 @@ def test_drift_without_the_performance_requirement_fires_alone() -> None:
 
 
 def test_disabled_triggers_stay_quiet() -> None:
-    # feature drift is on by default (it needs corroboration to act): switched off here
-    cfg = make_cfg({"feature_drift": {"enabled": False}})
-    out = evaluate(cfg, summary(drift_share=1.0, prediction_drift=0.9), with_ref(), T0 + HOUR)
+    out = evaluate(make_cfg(), summary(drift_share=1.0, prediction_drift=0.9), with_ref(), T0 + HOUR)
     assert decision(out, "feature_drift").status == "quiet"
     assert "disabled (triggers.feature_drift.enabled)" in decision(out, "feature_drift").reason
     assert not out.retrain

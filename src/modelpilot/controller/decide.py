@@ -1,0 +1,52 @@
+"""The decide phase of a tick: the triggers on the monitored summary, one event per decision.
+
+The references start from the champion's own validation (overall and per segment) the first
+time, so a drift that began before the first tick shows against what the model scored;
+:func:`~modelpilot.policy.triggers.evaluate` decides; a forced reason (a backtest's fixed
+cadence) turns the outcome into a retrain whatever the triggers say.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from modelpilot.config import PilotConfig
+from modelpilot.controller.monitor import validation_segments
+from modelpilot.policy.triggers import (
+    MonitoringSummary,
+    TriggerOutcome,
+    TriggerState,
+    evaluate,
+    reset_reference,
+)
+from modelpilot.store import ModelVersionRecord, Store
+
+
+def decide(cfg: PilotConfig, store: Store, version: ModelVersionRecord, summary: dict[str, Any],
+           triggers: TriggerState, now: datetime, *, force: str | None = None) -> TriggerOutcome:
+    """Evaluate the triggers for the champion ``version`` and write the decisions' events.
+
+    Returns:
+        The outcome; ``outcome.new_state`` is the trigger state to store.
+    """
+    if triggers.reference is None or triggers.metric != cfg.primary_metric:
+        base = version.metrics.get(cfg.primary_metric)
+        if base is not None:
+            triggers = reset_reference(
+                triggers, base, f"v{version.version} validation", metric=cfg.primary_metric, now=now,
+                triggers=cfg.triggers, segments=validation_segments(store, version, cfg.primary_metric),
+            )
+    ms = MonitoringSummary.from_dict({**summary, "window_end": summary["window_end"] or now.isoformat()})
+    outcome = evaluate(cfg, ms, triggers, now)
+    if force and not outcome.retrain:
+        outcome = replace(outcome, retrain=True, reason=force)
+    for decision in outcome.decisions:
+        if decision.kind:
+            store.add_event(
+                decision.kind, model=cfg.model.name, subject=decision.name, actor="controller",
+                reason=decision.reason,
+                numbers={**decision.numbers, "value": decision.value, "threshold": decision.threshold},
+            )
+    return outcome
