@@ -181,6 +181,8 @@ def replay(name: str, n: int, seed: int, delay: int) -> dict[str, Any]:
 
 def detection(retrains: list[int], drifts: list[int], batches: int, kind: str, width: int = 0) -> tuple[list[int | None], int]:
     """Per drift, batches from it to the first retrain before the next one (None: missed); and false retrains."""
+    if not drifts:
+        return [], len(retrains)
     delays: list[int | None] = []
     ends = [*drifts[1:], batches]
     early = width // BATCH // 2 if kind == "gradual" else 0
