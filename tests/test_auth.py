@@ -65,9 +65,10 @@ def test_revoked_tokens_stop_working(store: Store) -> None:
 
 
 @pytest.mark.parametrize(("role", "needed", "allowed"), [
-    ("viewer", "viewer", True), ("viewer", "operator", False), ("viewer", "admin", False),
-    ("operator", "viewer", True), ("operator", "operator", True), ("operator", "admin", False),
-    ("admin", "viewer", True), ("admin", "operator", True), ("admin", "admin", True),
+    ("viewer", "viewer", True), ("viewer", "labeler", False), ("viewer", "operator", False), ("viewer", "admin", False),
+    ("labeler", "viewer", True), ("labeler", "labeler", True), ("labeler", "operator", False), ("labeler", "admin", False),
+    ("operator", "viewer", True), ("operator", "labeler", True), ("operator", "operator", True), ("operator", "admin", False),
+    ("admin", "viewer", True), ("admin", "labeler", True), ("admin", "operator", True), ("admin", "admin", True),
     ("root", "viewer", False), ("", "viewer", False),
 ])
 def test_role_allows_every_pair_of_roles(role: str, needed: str, allowed: bool) -> None:
