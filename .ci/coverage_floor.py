@@ -11,27 +11,30 @@ import sys
 
 import coverage
 
-# the modules that decide what serves: each group must stay at or above its floor (percent)
-FLOORS: dict[str, tuple[str, float]] = {
+# the modules that decide what serves: each group must stay at or above its floor (percent);
+# None = reported, no floor yet (docs/testing.md says which floors are set and why)
+FLOORS: dict[str, tuple[str, float | None]] = {
     "policy/": ("*/modelpilot/policy/*", 90.0),
     "rollout/": ("*/modelpilot/rollout/*", 90.0),
-    "controller/": ("*/modelpilot/controller/*", 90.0),
-    "backtest/": ("*/modelpilot/backtest/*", 90.0),
+    "controller/": ("*/modelpilot/controller/*", None),
+    "backtest/": ("*/modelpilot/backtest/*", None),
     "auth/": ("*/modelpilot/auth/*", 90.0),
+    "modelpilot (all)": ("*/modelpilot/*", None),
 }
-# the whole package (reported above by pytest-cov); a floor that catches a large untested addition
-PACKAGE_FLOOR = 80.0
 
 
 def main() -> int:
     cov = coverage.Coverage()
     cov.load()
     below = []
-    for name, (pattern, floor) in {**FLOORS, "modelpilot (all)": ("*/modelpilot/*", PACKAGE_FLOOR)}.items():
+    for name, (pattern, floor) in FLOORS.items():
         try:
             total = cov.report(include=[pattern], file=io.StringIO())
         except coverage.exceptions.NoDataError:
             total = 0.0
+        if floor is None:
+            print(f"branch coverage {name:<18} {total:5.1f} %  (no floor)")
+            continue
         mark = "ok" if total >= floor else "BELOW THE FLOOR"
         print(f"branch coverage {name:<18} {total:5.1f} %  (floor {floor:g} %)  {mark}")
         if total < floor:

@@ -15,6 +15,7 @@ Usage::
     python tools/mutation.py                        # every group, every mutant
     python tools/mutation.py --modules auth,policy --max-children 2
     python tools/mutation.py --modules rollout --sample 150
+    python tools/mutation.py --modules rollout --report-only   # the last run's figures again
 
 docs/testing.md lists the figures measured and explains the surviving mutants that are
 equivalent (no test can tell them from the original).
@@ -102,21 +103,25 @@ def diff_of(workdir: Path, mutant: str) -> str:
 
 def run_group(group: str, args: argparse.Namespace) -> dict[str, tuple[int, int]]:
     workdir = ROOT / ".mutation" / group
-    prepare(group, workdir)
-    log = workdir / "mutmut.log"
-    children = ["--max-children", str(args.max_children)]
-    names: list[str] = []
-    if args.sample:
-        # generate the mutants and the test map without running any mutant, then draw the sample
-        mutmut(workdir, "run", *children, "__no_such_mutant__", log=log)
-        every = sorted(results(workdir))
-        names = sorted(random.Random(args.seed).sample(every, min(args.sample, len(every))))
-    code = mutmut(workdir, "run", *children, *names, log=log)
-    if code != 0:
-        print(f"{group}: mutmut exited with {code}; see {log}", file=sys.stderr)
+    if not args.report_only:
+        prepare(group, workdir)
+        log = workdir / "mutmut.log"
+        children = ["--max-children", str(args.max_children)]
+        if args.sample:
+            # generate the mutants and the test map without running any mutant, then draw the sample
+            mutmut(workdir, "run", *children, "__no_such_mutant__", log=log)
+            every = sorted(results(workdir))
+            names = sorted(random.Random(args.seed).sample(every, min(args.sample, len(every))))
+            (workdir / "sample.json").write_text(json.dumps(names))
+        names = json.loads((workdir / "sample.json").read_text()) if args.sample else []
+        code = mutmut(workdir, "run", *children, *names, log=log)
+        if code != 0:
+            print(f"{group}: mutmut exited with {code}; see {log}", file=sys.stderr)
     status = results(workdir)
-    if names:
-        status = {k: v for k, v in status.items() if k in set(names)}
+    sample = workdir / "sample.json"
+    if sample.exists():
+        chosen = set(json.loads(sample.read_text()))
+        status = {k: v for k, v in status.items() if k in chosen}
     per_module: dict[str, list[str]] = defaultdict(list)
     for key, value in status.items():
         if value not in NOT_RUN:
@@ -127,7 +132,7 @@ def run_group(group: str, args: argparse.Namespace) -> dict[str, tuple[int, int]
         figures[module] = (killed, len(values))
         rate = killed / len(values)
         ci = ""
-        if args.sample:
+        if sample.exists():
             half = 1.96 * math.sqrt(rate * (1 - rate) / len(values))
             ci = f" (±{100 * half:.0f} points, sampled)"
         print(f"{module:<36} {killed:4d}/{len(values):<4d} killed  {100 * rate:5.1f} %{ci}")
@@ -145,6 +150,7 @@ def main() -> int:
     parser.add_argument("--max-children", type=int, default=2, help="parallel mutant runs (default 2)")
     parser.add_argument("--sample", type=int, default=0, help="mutants drawn per group (default 0: all)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample")
+    parser.add_argument("--report-only", action="store_true", help="print the results of the last run, run nothing")
     args = parser.parse_args()
     groups = [g.strip() for g in args.modules.split(",") if g.strip()]
     unknown = [g for g in groups if g not in GROUPS]

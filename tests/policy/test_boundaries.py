@@ -337,3 +337,29 @@ def test_the_bootstrap_interval_bounds_are_the_alpha_and_one_minus_alpha_quantil
         # accuracy differences are discrete: ties at the quantile add up to a few percent
         assert at_low.p_value is not None and alpha - 0.005 <= at_low.p_value <= alpha + 0.04
         assert at_high.p_value is not None and 1 - alpha - 0.005 <= at_high.p_value <= 1 - alpha + 0.04
+
+
+def test_mcnemar_with_a_margin_tests_the_shifted_share_and_reports_a_paired_interval() -> None:
+    from scipy.stats import binomtest, norm
+
+    rng = np.random.default_rng(11)
+    y = rng.integers(0, 2, 800)
+    old = np.where(rng.random(800) < 0.78, y, 1 - y)
+    new = np.where(rng.random(800) < 0.86, y, 1 - y)
+    b = int(np.sum((old == y) & (new != y)))
+    c = int(np.sum((old != y) & (new == y)))
+    n, d, margin, alpha = 800, b + c, 0.02, 0.1
+    result = compare_to_champion(y, old, new, task="classification", metric="accuracy",
+                                 cfg=GatesConfig(test="mcnemar", min_improvement=margin, alpha=alpha))
+    # "improvement > margin" is "c/d > 1/2 + margin·n/(2d)": an exact one-sided binomial test
+    assert result.p_value == pytest.approx(binomtest(c, d, 0.5 + margin * n / (2 * d), alternative="greater").pvalue)
+    # the interval is the Wald interval of the mean per-row difference (right minus right)
+    per_row = (new == y).astype(float) - (old == y).astype(float)
+    se = per_row.std() / np.sqrt(n)
+    z = norm.ppf(1 - alpha)
+    assert result.ci_low == pytest.approx(per_row.mean() - z * se)
+    assert result.ci_high == pytest.approx(per_row.mean() + z * se)
+    # a margin no share of discordant pairs can clear has p = 1
+    hopeless = compare_to_champion(y, old, new, task="classification", metric="accuracy",
+                                   cfg=GatesConfig(test="mcnemar", min_improvement=d / n))
+    assert hopeless.p_value == 1.0 and not hopeless.passed
