@@ -15,7 +15,7 @@ model:
   name: churn                    # registry name; the HTTP path is /v1/models/churn
   target: churned                # the column to predict
   task: auto                     # auto | classification | regression
-  # estimator: sklearn.ensemble.RandomForestClassifier   # any scikit-learn compatible import path
+  # estimator: sklearn.ensemble.RandomForestClassifier   # a supported estimator (docs/configuration.md)
   # params: {n_estimators: 200}
   time_column: ts                # split by time, profile the time range
   id_column: customer_id         # never used as a feature

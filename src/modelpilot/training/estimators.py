@@ -1,8 +1,10 @@
 """Estimators by import path, their default search spaces and their capabilities.
 
-``model.estimator`` in ``pilot.yaml`` is the import path of any scikit-learn compatible
-class (``sklearn.ensemble.RandomForestClassifier``, ``lightgbm.LGBMClassifier``...). The
-rest of training never branches on a class name: it asks this module whether an
+``model.estimator`` in ``pilot.yaml`` is the import path of a scikit-learn compatible
+class (``sklearn.ensemble.RandomForestClassifier``, ``lightgbm.LGBMClassifier``...). Model
+files may hold only the types of the estimators listed in :data:`DEFAULT_SPACES` and the
+decision trees (``modelpilot.artifacts._allowlist``); another class trains but its model is
+refused when it is saved, with a message that says so. The rest of training never branches on a class name: it asks this module whether an
 estimator is *iterative* (can grow by warm start, so trials can be pruned and a retrain
 can continue from its parent) and whether it wants one-hot or ordinal categoricals.
 
