@@ -66,8 +66,9 @@ def test_an_abrupt_change_is_located_in_one_batch_and_retrained_on_rows_after_it
     gate = first.gate
     assert gate is not None and gate["numbers"]["after_change"] and "non-inferiority" in gate["numbers"]["test"]
     assert gate["numbers"]["margin"] == -0.02 and gate["numbers"]["p_value"] is not None
-    event = pilot.store.events(model="churn", kind="gate_passed" if gate["passed"] else "gate_rejected")[0]
-    assert event.numbers["test"] == gate["numbers"]["test"]
+    assert gate["passed"] and first.promoted == first.retrain["version"]  # promoted as not worse
+    event = pilot.store.events(model="churn", kind="gate_passed")[0]
+    assert event.numbers["test"] == gate["numbers"]["test"] and event.numbers["margin"] == -0.02
 
 
 def test_refreshes_follow_the_post_change_rows_up_to_the_full_window(make_pilot: Any) -> None:
