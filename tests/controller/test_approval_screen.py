@@ -36,7 +36,8 @@ def test_parked_candidate_shows_the_gates_comparison_and_waits(make_pilot: Any) 
     assert f"same {passed['holdout_rows']:,} holdout rows" in text
     assert f"v{parked.version} {passed['challenger']:,.4f} vs champion v1 {passed['champion']:,.4f}" in text
     assert f"improvement {passed['delta']:+.4f}, 90% interval [{passed['ci_low']:+.4f}, {passed['ci_high']:+.4f}]" in text
-    assert f"bootstrap p = {passed['p_value']:.3g}" in text
+    assert passed["test"].startswith("bootstrap")  # superiority, or non-inferiority after a located change
+    assert f"{passed['test']} p = {passed['p_value']:.3g}" in text
     assert passed["segments"] and all(s["detail"].split(" (")[0] in text for s in passed["segments"])
     # not each model's own validation split (those numbers differ from the gate's)
     assert f"{parked.metrics['accuracy']:,.4f}" not in text

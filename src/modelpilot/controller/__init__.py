@@ -346,6 +346,14 @@ class Controller:
                                  reason=f"{_reason(exc)}; the champion keeps serving")
             result.actions.append(f"{kind.replace('_', ' ')}: {_reason(exc)}")
             state.pop("waiting", None)
+            # the change trigger has no cooldown (it is paced by rows): a retrain on its rows that
+            # could not start counts as tried, so it is retried only once refresh_factor × more
+            # rows have arrived, not on every tick
+            tried = [d.numbers.get("rows_since_change") for d in outcome.decisions
+                     if d.name == "change" and d.status == "fired"]
+            if tried and tried[0]:
+                state["triggers"] = change_retrained(
+                    TriggerState.from_dict(state["triggers"]), int(tried[0])).to_dict()
             self._save(state, revision)
             return result
         state.pop("waiting", None)
