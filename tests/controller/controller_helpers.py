@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +19,7 @@ from modelpilot.controller.data import FEATURE_PREFIX
 from modelpilot.controller.window import FrameWindow
 from modelpilot.data.synth import customers
 from modelpilot.pilot import Pilot
+from modelpilot.serving import create_app, start_in_thread
 
 # the traffic starts here: after the history (2026-01..) and before "now", so a window that
 # ends at the wall clock holds all of it
@@ -135,3 +137,23 @@ def kinds(pilot: Pilot, *wanted: str) -> list[str]:
     """The model's event kinds in time order, only those in ``wanted`` (all when empty)."""
     events = reversed(pilot.store.events(model=pilot.cfg.model.name, limit=1000))
     return [e.kind for e in events if not wanted or e.kind in wanted]
+
+
+def serve_traffic(pilot: Pilot, rows: pd.DataFrame) -> None:
+    """Send ``rows`` through the real server and their labels to /feedback; flush the log."""
+    app = create_app(pilot.cfg, pilot.store, pilot.artifacts)
+    server, base = start_in_thread(app)
+    url = f"{base}/v1/models/churn"
+    names = [f["name"] for f in pilot.store.get_version("churn", 1).signature]
+    try:
+        with httpx.Client(timeout=60) as client:
+            for start in range(0, len(rows), 200):
+                part = rows.iloc[start : start + 200]
+                instances = part[names].astype(object).where(part[names].notna(), None).to_dict("records")
+                ids = part["customer_id"].tolist()
+                client.post(f"{url}/predict", json={"instances": instances, "ids": ids}).raise_for_status()
+                labels = part["churned"].astype(int).tolist()
+                client.post(f"{url}/feedback", json={"ids": ids, "labels": labels}).raise_for_status()
+        app.state.writer.flush()
+    finally:
+        server.stop()

@@ -22,7 +22,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from controller_helpers import copy_project, kinds, scored, stream, window_of
+from controller_helpers import copy_project, kinds, scored, serve_traffic, stream, window_of
 
 from modelpilot.controller import NAMESPACE
 from modelpilot.controller.data import FEATURE_PREFIX
@@ -180,25 +180,6 @@ def test_resuming_the_retraining_phase_registers_no_duplicate_version(make_pilot
     assert [v.version for v in pilot.store.list_versions("churn")] == [1, 2]
 
 
-def _serve_traffic(pilot: Any, rows: pd.DataFrame) -> None:
-    """Send ``rows`` through the real server and their labels to /feedback; flush the log."""
-    app = create_app(pilot.cfg, pilot.store, pilot.artifacts)
-    server, base = start_in_thread(app)
-    url = f"{base}/v1/models/churn"
-    names = [f["name"] for f in pilot.store.get_version("churn", 1).signature]
-    try:
-        with httpx.Client(timeout=60) as client:
-            for start in range(0, len(rows), 200):
-                part = rows.iloc[start : start + 200]
-                instances = part[names].astype(object).where(part[names].notna(), None).to_dict("records")
-                ids = part["customer_id"].tolist()
-                client.post(f"{url}/predict", json={"instances": instances, "ids": ids}).raise_for_status()
-                labels = part["churned"].astype(int).tolist()
-                client.post(f"{url}/feedback", json={"ids": ids, "labels": labels}).raise_for_status()
-        app.state.writer.flush()
-    finally:
-        server.stop()
-
 
 TICK = "import sys; from modelpilot.pilot import Pilot; print(Pilot.from_config(sys.argv[1]).tick())"
 
@@ -209,7 +190,7 @@ def test_kill_9_during_a_retrain_then_a_clean_resume(trained_project: Path, tmp_
                         tuning={"n_trials": 6, "parallel": 1})
     pilot = Pilot.from_config(path)
     try:
-        _serve_traffic(pilot, stream(400, 1000))
+        serve_traffic(pilot, stream(400, 1000))
         proc = subprocess.Popen(
             [sys.executable, "-c", TICK, str(path)], cwd=path.parent, start_new_session=True,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from controller_helpers import copy_project, kinds, stream, window_of
-from test_controller import TICK, _after, _serve_traffic, _wait_for_retraining
+from controller_helpers import copy_project, kinds, serve_traffic, stream, window_of
+from test_controller import TICK, _after, _wait_for_retraining
 
 from modelpilot.controller import NAMESPACE
 from modelpilot.pilot import Pilot
@@ -30,7 +30,7 @@ def test_kill_9_of_the_controller_leaves_no_orphan_and_trains_once(trained_proje
                         tuning={"n_trials": 8, "parallel": 1})
     pilot = Pilot.from_config(path)
     try:
-        _serve_traffic(pilot, stream(400, 1000))
+        serve_traffic(pilot, stream(400, 1000))
         proc = subprocess.Popen([sys.executable, "-c", TICK, str(path)], cwd=path.parent,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:

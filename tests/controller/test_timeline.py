@@ -13,11 +13,9 @@ import time
 from pathlib import Path
 
 import httpx
-import pandas as pd
-from controller_helpers import copy_project, stream
+from controller_helpers import copy_project, serve_traffic, stream
 
 from modelpilot.pilot import Pilot
-from modelpilot.serving import create_app, start_in_thread
 
 ENV = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
 
@@ -26,24 +24,6 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "modelpilot.cli", *args], cwd=cwd, env=ENV,
                           capture_output=True, text=True, timeout=900, check=False)
 
-
-def serve_traffic(pilot: Pilot, rows: pd.DataFrame) -> None:
-    """``rows`` through the real server, their labels to /feedback, the log flushed."""
-    app = create_app(pilot.cfg, pilot.store, pilot.artifacts)
-    server, base = start_in_thread(app)
-    names = [f["name"] for f in pilot.store.get_version("churn", 1).signature]
-    try:
-        with httpx.Client(timeout=60) as client:
-            for start in range(0, len(rows), 200):
-                part = rows.iloc[start : start + 200]
-                instances = part[names].astype(object).where(part[names].notna(), None).to_dict("records")
-                ids = part["customer_id"].tolist()
-                client.post(f"{base}/v1/models/churn/predict", json={"instances": instances, "ids": ids}).raise_for_status()
-                labels = part["churned"].astype(int).tolist()
-                client.post(f"{base}/v1/models/churn/feedback", json={"ids": ids, "labels": labels}).raise_for_status()
-        app.state.writer.flush()
-    finally:
-        server.stop()
 
 
 def test_controller_once_prints_each_decision_and_the_truth(trained_project: Path, tmp_path: Path) -> None:
