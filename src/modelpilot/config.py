@@ -544,6 +544,32 @@ class RolloutConfig(_Section):
     canary: CanaryConfig = Field(default_factory=CanaryConfig)
 
 
+#: the events a webhook receives unless its ``events`` list says otherwise
+WEBHOOK_EVENTS = (
+    "version_registered", "trigger_fired", "gate_passed", "gate_rejected", "approval_requested",
+    "promoted", "rolled_back", "rollout_rejected",
+)
+
+
+class WebhookConfig(_Section):
+    """An outbound webhook: events of the audit log POSTed to ``url`` (docs/webhooks.md)."""
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
+    url: str = Field(pattern=r"^https?://")
+    # event kinds to send ("*" = every kind); see `modelpilot events` for the kinds
+    events: list[str] = Field(default_factory=lambda: list(WEBHOOK_EVENTS), min_length=1)
+    # the environment variable holding the signing secret; None = unsigned requests
+    secret_env: str | None = None
+    # "json": the event as JSON; "slack": a Slack incoming-webhook message
+    format: Literal["json", "slack"] = "json"
+    # per request; a slow receiver costs at most this per attempt
+    timeout: Duration = Field(5.0, gt=0)
+    # attempts before a delivery is marked failed; retries wait backoff, 2x, 4x ... up to max_backoff
+    max_attempts: int = Field(8, ge=1, le=100)
+    backoff: Duration = 10.0
+    max_backoff: Duration = 3600.0
+
+
 class ControllerConfig(_Section):
     interval: Duration = 60.0
 
@@ -578,7 +604,17 @@ class PilotConfig(_Section):
     retraining: RetrainingConfig = Field(default_factory=RetrainingConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     controller: ControllerConfig = Field(default_factory=ControllerConfig)
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
     policies: dict[str, PolicyConfig] = Field(default_factory=dict)
+
+    @field_validator("webhooks")
+    @classmethod
+    def _unique_webhooks(cls, value: list[WebhookConfig]) -> list[WebhookConfig]:
+        names = [w.name for w in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"webhook name(s) {', '.join(twice)} appear more than once: give each webhook its own name")
+        return value
 
     # the folder relative paths are resolved against (the config file's folder)
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)

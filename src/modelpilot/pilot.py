@@ -10,6 +10,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,12 @@ if TYPE_CHECKING:
 
     from modelpilot.backtest import BacktestResult
     from modelpilot.controller import Controller
+    from modelpilot.integrations.webhooks import WebhookDispatcher
     from modelpilot.training import TrainResult
+
+log = logging.getLogger(__name__)
+#: the most seconds closing a Pilot spends sending its commands' webhooks
+WEBHOOK_CLOSE_BUDGET = 5.0
 
 
 class Pilot:
@@ -49,7 +55,25 @@ class Pilot:
     def store(self) -> Store:
         if self.cfg.store_url.startswith("sqlite:///"):
             Path(self.cfg.store_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        return Store.open(self.cfg.store_url)
+        store = Store.open(self.cfg.store_url)
+        if self.cfg.webhooks:
+            from modelpilot.integrations.webhooks import start_cursors
+
+            start_cursors(store, [h.name for h in self.cfg.webhooks])
+        return store
+
+    @cached_property
+    def webhooks(self) -> WebhookDispatcher | None:
+        """The outbox sender of ``webhooks:`` (None when none is configured).
+
+        Raises:
+            ConfigError: a webhook's ``secret_env`` variable is not set.
+        """
+        if not self.cfg.webhooks:
+            return None
+        from modelpilot.integrations.webhooks import WebhookDispatcher
+
+        return WebhookDispatcher(self.cfg.webhooks, self.store)
 
     @cached_property
     def artifacts(self) -> ArtifactStore:
@@ -77,6 +101,8 @@ class Pilot:
         """A :class:`~modelpilot.controller.Controller` over this pilot's parts."""
         from modelpilot.controller import Controller
 
+        if self.webhooks is not None:  # each tick's events go out in the background
+            kwargs.setdefault("after_tick", self.webhooks.kick)
         return Controller(self.cfg, self.store, self.artifacts, self.executor, **kwargs)
 
     def tick(self) -> dict[str, Any]:
@@ -200,10 +226,22 @@ class Pilot:
     # ------------------------------------------------------------------ lifecycle
 
     def close(self) -> None:
+        if "store" in self.__dict__ and self.cfg.webhooks:
+            self._send_webhooks()
         for name in ("executor", "store"):
             part = self.__dict__.pop(name, None)
             if part is not None:
                 part.shutdown() if name == "executor" else part.close()
+
+    def _send_webhooks(self) -> None:
+        """Send what this process's commands logged, once and bounded (a dead receiver
+        costs at most a request timeout; the outbox keeps the rest for the controller)."""
+        try:
+            if self.webhooks is not None:
+                self.webhooks.join(timeout=WEBHOOK_CLOSE_BUDGET)
+                self.webhooks.pump(budget=WEBHOOK_CLOSE_BUDGET)
+        except Exception as exc:  # closing never fails because a receiver did
+            log.warning("webhooks not sent on close: %s", exc)
 
     def __enter__(self) -> Pilot:
         return self

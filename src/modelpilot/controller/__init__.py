@@ -153,6 +153,8 @@ class Controller:
             to publish drift gauges and trigger counters on /metrics).
         before_tick: called at the start of every tick (an in-process server flushes its
             prediction log so the tick sees everything served so far).
+        after_tick: called at the end of every tick, whatever happened (the webhook
+            outbox starts draining in the background); must not block.
     """
 
     def __init__(
@@ -167,6 +169,7 @@ class Controller:
         inline: bool = False,
         observer: Callable[[dict[str, Any], list[dict[str, Any]]], None] | None = None,
         before_tick: Callable[[], object] | None = None,
+        after_tick: Callable[[], object] | None = None,
     ) -> None:
         self.cfg, self.store, self.artifacts, self.executor = cfg, store, artifacts, executor
         self.model = cfg.model.name
@@ -179,6 +182,7 @@ class Controller:
         self.inline = inline
         self.observer = observer
         self.before_tick = before_tick
+        self.after_tick = after_tick
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._rollout_busy = False  # a progressive rollout is undecided: no new retrain
         self._history: Any = None
@@ -204,6 +208,16 @@ class Controller:
             ModelpilotError: only for problems a user must fix (no champion is not one: the
                 tick reports it and does nothing).
         """
+        try:
+            return self._tick(now, force_retrain_reason)
+        finally:
+            if self.after_tick is not None:
+                try:
+                    self.after_tick()
+                except Exception:  # a notification must never stop the loop
+                    log.exception("the after-tick hook of %s failed", self.model)
+
+    def _tick(self, now: datetime | None, force_retrain_reason: str | None) -> TickResult:
         if self.before_tick is not None:
             self.before_tick()
         now = now or self.clock()

@@ -105,7 +105,27 @@ def summarize(
             key = {"accuracy": "expected_accuracy", "roc_auc": "expected_roc_auc"}.get(metric)
             summary["estimated_performance"] = est.get(key) if key else None
             details["estimated"] = est
+            if key:
+                summary["segment_estimated_performance"] = _estimated_segments(cfg, served, proba, version, key)
     return summary, details
+
+
+def _estimated_segments(
+    cfg: PilotConfig, served: pd.DataFrame, proba: np.ndarray, version: ModelVersionRecord, key: str
+) -> dict[str, float]:
+    """The estimate per segment value (``"column=value"``), where a segment has enough rows."""
+    out: dict[str, float] = {}
+    for col in cfg.model.segments:
+        if FEATURE_PREFIX + col not in served:
+            continue
+        values = served[FEATURE_PREFIX + col].astype(str).to_numpy()
+        for value in np.unique(values):
+            rows = values == value
+            if rows.sum() >= cfg.monitoring.min_samples:
+                got = estimate_performance(proba[rows], classes=_classes(version)).get(key)
+                if got is not None:
+                    out[f"{col}={value}"] = float(got)
+    return out
 
 
 def _measured(cfg: PilotConfig, labelled: pd.DataFrame, version: ModelVersionRecord, metric: str) -> dict[str, Any]:

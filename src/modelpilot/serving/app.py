@@ -35,6 +35,7 @@ from modelpilot.config import PilotConfig
 from modelpilot.errors import ModelNotFound, ModelpilotError, NotFound, RequestError
 from modelpilot.serving import docs
 from modelpilot.serving.cache import FaultInjector, LoadedModel, ModelCache
+from modelpilot.serving.champion_metrics import ChampionCollector
 from modelpilot.serving.feedback import FeedbackDesk
 from modelpilot.serving.isolation import BatchLane, ProcessLane
 from modelpilot.serving.labels import LabelDomain
@@ -156,6 +157,7 @@ def create_app(
     """
     sc = cfg.serving
     metrics = ServingMetrics()
+    metrics.registry.register(ChampionCollector(store))  # the champions' stored performance
 
     def on_swap(name: str, old: int | None, new: int) -> None:
         metrics.model_version.labels(name).set(new)

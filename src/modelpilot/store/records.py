@@ -143,3 +143,26 @@ class TokenRecord:
     def active(self) -> bool:
         """Whether the token may still authenticate."""
         return self.revoked_at is None
+
+
+DeliveryStatus = Literal["pending", "delivered", "failed"]
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """One event sent (or to be sent) to one webhook; ``attempts`` so far."""
+
+    id: int
+    webhook: str
+    event_id: int
+    kind: str
+    model: str | None
+    url: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime
+    http_status: int | None
+    error: str | None
+    duration_ms: float | None
+    created_at: datetime
+    delivered_at: datetime | None

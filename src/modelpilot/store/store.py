@@ -12,6 +12,7 @@ from modelpilot.store._buffer import (
     unregister_exit_flush,
     wake_flusher,
 )
+from modelpilot.store._deliveries import DeliveriesMixin
 from modelpilot.store._runs import RunsMixin
 from modelpilot.store._session import Database
 from modelpilot.store._state import StateMixin
@@ -21,8 +22,9 @@ from modelpilot.store.migrate import upgrade
 METRIC_BUFFER_POINTS = 10_000
 
 
-class Store(RunsMixin, VersionsMixin, AuditMixin, StateMixin):
-    """Runs, metrics, datasets, model versions, aliases, approvals, events and state.
+class Store(RunsMixin, VersionsMixin, AuditMixin, StateMixin, DeliveriesMixin):
+    """Runs, metrics, datasets, model versions, aliases, approvals, events, state and
+    the webhook outbox.
 
     Contract:
       * Thread-safe: one engine (connection pool) per store, one short transaction per
