@@ -381,6 +381,9 @@ class MonitoringConfig(_Section):
     drift_threshold: float | None = None
     min_samples: int = Field(200, ge=1)
     estimate_performance: bool = True
+    # how a classifier's probabilities are calibrated on its validation rows for the
+    # label-free estimate ("auto": isotonic from 1000 rows, sigmoid below; "none": as is)
+    calibration: Literal["auto", "isotonic", "sigmoid", "none"] = "auto"
 
 
 class TriggerRule(_Section):

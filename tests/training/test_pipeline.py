@@ -13,6 +13,7 @@ from modelpilot.artifacts import ArtifactStore, get_json, load_model
 from modelpilot.data import synth
 from modelpilot.errors import ConfigError, ValidationFailed
 from modelpilot.executors import LocalExecutor
+from modelpilot.monitoring.errormodel import estimate_error
 from modelpilot.store import Store
 from modelpilot.training import train
 
@@ -46,6 +47,9 @@ def test_first_version_becomes_champion_and_its_artifacts_work(
     reference = get_json(artifacts, rec.reference_key)
     assert set(reference["numeric"]) | set(reference["categorical"]) == set(cols)
     assert reference["score"] is not None
+    # the validation rows calibrate the probabilities monitoring's label-free estimate reads
+    assert reference["calibration"]["rows"] == result.split["validation_rows"]
+    assert len(reference["calibration"]["maps"]) == 1
 
     # every trial is a metric point of the run at step = trial number, n_trials respected
     points = store.metric_history(result.run_id, "trial/accuracy")
@@ -83,6 +87,10 @@ def test_regression(store: Store, artifacts: ArtifactStore, executor: LocalExecu
     assert result.aliases == ["champion"]
     model = load_model(artifacts, result.artifact_key)
     assert model.predict(df[["x1", "x2", "c"]].head(3)).shape == (3,)
+    # the reference holds the residual model: its estimate on the rows is near the real error
+    error_model = get_json(artifacts, result.reference_key)["error_model"]
+    est = estimate_error(error_model, df[["x1", "x2", "c"]], model.predict(df[["x1", "x2", "c"]]))
+    assert est["expected_rmse"] == pytest.approx(result.metrics["rmse"], rel=0.5)
 
 
 def test_regression_in_large_units_is_not_called_overfitting(

@@ -20,6 +20,7 @@ from modelpilot.config import PilotConfig
 from modelpilot.controller.data import FEATURE_PREFIX
 from modelpilot.errors import NotFound
 from modelpilot.monitoring import drift_report, estimate_performance, performance
+from modelpilot.monitoring.errormodel import estimate_error
 from modelpilot.store import ModelVersionRecord, Store
 
 
@@ -98,20 +99,32 @@ def summarize(
     summary["n_labelled"] = int(len(labelled))
     if len(labelled):
         summary.update(_measured(cfg, labelled, version, metric))
-    if cfg.monitoring.estimate_performance and version.task == "classification" and len(served):
-        proba = _proba(served)
-        if proba is not None:
-            est = estimate_performance(proba, classes=_classes(version))
-            key = {"accuracy": "expected_accuracy", "roc_auc": "expected_roc_auc"}.get(metric)
-            summary["estimated_performance"] = est.get(key) if key else None
+    if cfg.monitoring.estimate_performance and len(served):
+        est = _estimated(served, version, reference)
+        if est is not None:
+            summary["estimated_performance"] = est.get(f"expected_{metric}")
             details["estimated"] = est
-            if key:
-                summary["segment_estimated_performance"] = _estimated_segments(cfg, served, proba, version, key)
+            summary["segment_estimated_performance"] = _estimated_segments(cfg, served, version, reference, metric)
     return summary, details
 
 
+def _estimated(served: pd.DataFrame, version: ModelVersionRecord, reference: dict[str, Any]) -> dict[str, float] | None:
+    """The label-free estimate of the champion's metrics on the rows it served: calibrated
+    probabilities for a classifier, the error model for a regressor (None when neither
+    applies)."""
+    if version.task == "classification":
+        proba = _proba(served)
+        if proba is None:
+            return None
+        return estimate_performance(proba, classes=_classes(version), calibration=reference.get("calibration"))
+    model = reference.get("error_model")
+    if model is None:
+        return None
+    return estimate_error(model, _features(served, version), pd.to_numeric(served["prediction"]).to_numpy())
+
+
 def _estimated_segments(
-    cfg: PilotConfig, served: pd.DataFrame, proba: np.ndarray, version: ModelVersionRecord, key: str
+    cfg: PilotConfig, served: pd.DataFrame, version: ModelVersionRecord, reference: dict[str, Any], metric: str
 ) -> dict[str, float]:
     """The estimate per segment value (``"column=value"``), where a segment has enough rows."""
     out: dict[str, float] = {}
@@ -122,7 +135,7 @@ def _estimated_segments(
         for value in np.unique(values):
             rows = values == value
             if rows.sum() >= cfg.monitoring.min_samples:
-                got = estimate_performance(proba[rows], classes=_classes(version)).get(key)
+                got = (_estimated(served[rows], version, reference) or {}).get(f"expected_{metric}")
                 if got is not None:
                     out[f"{col}={value}"] = float(got)
     return out

@@ -1,7 +1,8 @@
 """Model performance: measured from labels (overall and per segment), or estimated
 without labels from the model's own probabilities.
 
-Estimated performance (CBPE, "confidence-based performance estimation") assumes the
+Estimated performance (CBPE, "confidence-based performance estimation", on probabilities
+calibrated on the validation rows: :mod:`modelpilot.monitoring.calibration`) assumes the
 predicted probabilities are **calibrated** on the live data: a row scored 0.8 is positive
 80% of the time. Then the expected accuracy of predicting the top class is the mean top
 probability, and the expected ROC AUC follows from treating each row as a fractional
@@ -22,6 +23,7 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn import metrics as skm
 
 from modelpilot.errors import DataError
+from modelpilot.monitoring.calibration import apply_calibration, proba_matrix
 
 CLASSIFICATION_METRICS = ("accuracy", "roc_auc", "f1", "log_loss")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
@@ -167,52 +169,70 @@ def performance(
 
 
 def estimate_performance(
-    proba: ArrayLike, *, classes: ArrayLike | None = None
+    proba: ArrayLike,
+    *,
+    classes: ArrayLike | None = None,
+    calibration: dict[str, Any] | None = None,
 ) -> dict[str, float]:
-    """Expected performance without labels, assuming calibrated probabilities (CBPE).
+    """Expected performance without labels, from (calibrated) probabilities (CBPE).
+
+    The model predicts the top class of its own ``proba``; ``calibration`` (from
+    :func:`~modelpilot.monitoring.calibration.fit_calibration`, stored in the reference
+    profile) turns ``proba`` into probabilities that hold on held-out rows, and the
+    estimates treat row i as belonging to class k with calibrated probability q_ik.
 
     Args:
         proba: ``predict_proba`` output (n × classes) or the positive-class probability (1-D).
         classes: class labels in column order (only checked for the column count).
+        calibration: the version's calibration; None trusts ``proba`` as it is.
 
     Returns:
-        ``expected_accuracy`` = mean of the top-class probability (for predicting the
-        top class), and for binary models ``expected_roc_auc``: the AUC expected when row i
-        is positive with probability p_i, i.e. Σ_{i,j} p_i (1 − p_j) [s_i > s_j] /
-        (Σ p_i · Σ (1 − p_j)) with ties counted half, over pairs i ≠ j. Also ``n``.
+        ``n``; ``expected_accuracy`` = mean calibrated probability of the predicted class;
+        ``expected_f1`` (of the positive class for binary models, macro over classes
+        otherwise) from the expected counts TP = Σ q [predicted k], FP = Σ (1 − q)
+        [predicted k], FN = Σ q [not predicted k]; ``expected_roc_auc``: the AUC expected
+        when row i is positive with probability q_i, ranking rows by the model's own score
+        s_i: Σ_{i≠j} q_i (1 − q_j) [s_i > s_j] / Σ_{i≠j} q_i (1 − q_j), ties counted half
+        (one-vs-rest macro average for multi-class).
 
     Raises:
-        DataError: probabilities outside [0, 1] or a column count that does not match.
+        DataError: probabilities outside [0, 1], or a column count that does not match
+            ``classes`` or the calibration.
 
     Example:
         >>> estimate_performance([0.9, 0.8, 0.1])["expected_accuracy"]
         0.8666666666666667
     """
-    p = np.asarray(proba, dtype=np.float64)
-    if p.ndim == 1:
-        p = np.column_stack([1.0 - p, p])
-    if p.size and (np.nanmin(p) < 0 or np.nanmax(p) > 1):
-        raise DataError("probabilities must lie in [0, 1]; pass predict_proba output")
-    if classes is not None and len(np.asarray(classes)) != p.shape[1]:
+    raw = proba_matrix(proba)
+    if classes is not None and len(np.asarray(classes)) != raw.shape[1]:
         raise DataError(
-            f"proba has {p.shape[1]} columns but {len(np.asarray(classes))} classes were given"
+            f"proba has {raw.shape[1]} columns but {len(np.asarray(classes))} classes were given"
         )
-    out: dict[str, float] = {"n": float(p.shape[0])}
-    if p.shape[0] == 0:
+    out: dict[str, float] = {"n": float(raw.shape[0])}
+    if raw.shape[0] == 0:
         return out
-    out["expected_accuracy"] = float(np.mean(p.max(axis=1)))
-    if p.shape[1] == 2:
-        auc = _expected_auc(p[:, 1])
-        if auc is not None:
-            out["expected_roc_auc"] = auc
+    q = apply_calibration(calibration, raw)
+    predicted = raw.argmax(axis=1)
+    rows = np.arange(raw.shape[0])
+    out["expected_accuracy"] = float(np.mean(q[rows, predicted]))
+    targets = [1] if raw.shape[1] == 2 else range(raw.shape[1])
+    f1s, aucs = [], []
+    for k in targets:
+        hit = predicted == k
+        tp, fp, fn = float(q[hit, k].sum()), float((1.0 - q[hit, k]).sum()), float(q[~hit, k].sum())
+        f1s.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn > 0 else 0.0)
+        aucs.append(_expected_auc(raw[:, k], q[:, k]))
+    out["expected_f1"] = float(np.mean(f1s))
+    if all(a is not None for a in aucs):
+        out["expected_roc_auc"] = float(np.mean([a for a in aucs if a is not None]))
     return out
 
 
-def _expected_auc(s: NDArray[np.float64]) -> float | None:
-    # with calibrated scores, row i is positive w.p. s_i; sort once, then for each row the
+def _expected_auc(s: NDArray[np.float64], q: NDArray[np.float64]) -> float | None:
+    # row i is positive w.p. q_i and ranked by s_i; sort once, then for each row the
     # negative mass strictly below it (cumsum) plus half the tied negative mass
     order = np.argsort(s, kind="stable")
-    ss, pos = s[order], s[order]
+    ss, pos = s[order], q[order]
     neg = 1.0 - pos
     uniq, start, counts = np.unique(ss, return_index=True, return_counts=True)
     neg_by_value = np.add.reduceat(neg, start)

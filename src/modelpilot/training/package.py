@@ -20,6 +20,8 @@ from sklearn.pipeline import Pipeline
 from modelpilot.artifacts import ArtifactStore, put_json, save_model
 from modelpilot.data import FeatureSpec
 from modelpilot.errors import ModelpilotError
+from modelpilot.monitoring.calibration import fit_calibration
+from modelpilot.monitoring.errormodel import fit_error_model
 from modelpilot.monitoring.reference import build_reference
 
 
@@ -38,15 +40,28 @@ def save_reference(
     features: FeatureSpec,
     scores: np.ndarray | None,
     predictions: np.ndarray | None,
+    *,
+    X_valid: pd.DataFrame | None = None,
+    y_valid: np.ndarray | None = None,
+    classes: np.ndarray | None = None,
+    calibration: str = "auto",
+    seed: int = 0,
 ) -> str:
     """Build the reference profile and store it as JSON; returns its key.
 
     Args:
         X_train: the training features (the distribution drift is measured against).
         features: which columns are numeric / categorical.
-        scores: validation scores (positive-class probability, top-class probability or
-            regression output) — out-of-sample, so comparable with live scores.
-        predictions: validation predictions.
+        scores: validation scores (``predict_proba`` output for classification, the
+            predictions for regression) — out-of-sample, so comparable with live scores.
+        predictions: validation predictions (classification).
+        X_valid, y_valid: the validation rows and their labels: with them a classifier's
+            probabilities are calibrated (``calibration``) and a regressor gets an error
+            model, the two label-free estimates monitoring reads (``monitoring/calibration``,
+            ``monitoring/errormodel``).
+        classes: the classifier's classes in ``scores`` column order.
+        calibration: ``"auto"``, ``"isotonic"``, ``"sigmoid"`` or ``"none"``.
+        seed: the error model's random state.
     """
     profile: dict[str, Any] = build_reference(X_train, features)
     if scores is not None or predictions is not None:
@@ -56,6 +71,15 @@ def save_reference(
             pd.DataFrame(index=range(n)), numeric=[], categorical=[], scores=scores, predictions=predictions
         )
         profile["score"], profile["prediction"] = scored["score"], scored["prediction"]
+    if y_valid is not None and scores is not None:
+        if classes is not None and calibration != "none":
+            profile["calibration"] = fit_calibration(scores, y_valid, classes, method=calibration)
+        elif classes is None and X_valid is not None and len(X_valid) >= 20:
+            categories = {c: profile["columns"][c]["categories"] for c in features.categorical}
+            profile["error_model"] = fit_error_model(
+                X_valid, y_valid, scores, numeric=features.numeric, categorical=features.categorical,
+                categories=categories, seed=seed,
+            )
     return put_json(artifacts, profile)
 
 
@@ -81,8 +105,8 @@ def export_onnx(pipeline: Pipeline, signature: list[dict[str, str]], path: str |
         raise ModelpilotError(
             "ONNX export needs skl2onnx: pip install skl2onnx onnxruntime (then run the export again)"
         )
-    import skl2onnx  # type: ignore[import-not-found]
-    from skl2onnx.common import data_types  # type: ignore[import-not-found]
+    import skl2onnx
+    from skl2onnx.common import data_types
 
     inputs = [
         (col["name"], getattr(data_types, _ONNX_TYPES.get(col["type"], "StringTensorType"))([None, 1]))

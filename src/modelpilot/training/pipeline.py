@@ -283,7 +283,10 @@ def _train_run(
         # profile the rows as they came: upsampled copies would make their segment look drifted live
         copies = data.index[len(data) - resampled_rows :] if resampled_rows > 0 else data.index[:0]
         ref_key = save_reference(artifacts, X_tr[~X_tr.index.isin(copies)], features,
-                                 _scores(ev["proba"], ev["pred"], task), ev["pred"] if task == "classification" else None)
+                                 _scores(ev["proba"], ev["pred"], task), ev["pred"] if task == "classification" else None,
+                                 X_valid=X_va, y_valid=y_va.to_numpy(), calibration=cfg.monitoring.calibration,
+                                 classes=np.asarray(pipe.classes_) if task == "classification" else None,
+                                 seed=cfg.model.seed)
         art_key = save_bundle(artifacts, pipe)
         report("package", 1, 1)
 
