@@ -300,6 +300,8 @@ class CostsConfig(_Section):
     cost_per_unit_error: float | None = Field(None, ge=0)
     # below this cost the ratio value/cost says nothing: ROI is not shown (value and cost are)
     roi_min_cost: float = Field(0.01, ge=0)
+    # moving data off a device (edge reports, or raw rows shipped to the cloud instead)
+    transfer_per_gb: float = Field(0.09, ge=0)
     counterfactual: CounterfactualConfig = Field(default_factory=CounterfactualConfig)
     currency: str = "USD"
 
@@ -573,6 +575,22 @@ class WebhookConfig(_Section):
     max_backoff: Duration = 3600.0
 
 
+class EdgeConfig(_Section):
+    # the Ed25519 private key bundles are signed with ('modelpilot edge keygen' writes it)
+    signing_key: str = ".modelpilot/edge/signing.key"
+    # drift of device aggregates: a method that works on bin counts (psi, jensenshannon, chi2);
+    # None = monitoring.drift_method when it is one of them, else jensenshannon
+    drift_method: Literal["psi", "jensenshannon", "chi2"] | None = None
+    drift_threshold: float | None = None
+    # rows a device (or the pool) must have reported since the champion changed before its
+    # drift is judged
+    min_rows: int = Field(500, ge=10)
+    # canary across devices: the share of the fleet that gets a new version first (at least one)
+    canary_share: float = Field(0.25, gt=0, le=1)
+    # rows the canary devices must score on the new version before it goes to every device
+    canary_rows: int = Field(500, ge=10)
+
+
 class ControllerConfig(_Section):
     interval: Duration = 60.0
 
@@ -608,6 +626,7 @@ class PilotConfig(_Section):
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     controller: ControllerConfig = Field(default_factory=ControllerConfig)
     webhooks: list[WebhookConfig] = Field(default_factory=list)
+    edge: EdgeConfig = Field(default_factory=EdgeConfig)
     policies: dict[str, PolicyConfig] = Field(default_factory=dict)
 
     @field_validator("webhooks")

@@ -11,6 +11,11 @@ and only its SHA-256 hash is stored. What each role may do:
 * ``operator``: everything that changes what is served (aliases, rollouts, approvals).
 * ``admin``: also creates and revokes tokens.
 
+A device token (``modelpilot edge device add``) is a token with the role ``device``, named
+``device:<name>``, outside the ladder: it may only send that device's reports and pull its
+bundle (:func:`require_device`), and it does not count as "a token exists" (registering a
+device does not close the CLI or feedback).
+
 Failed attempts are written to the audit log without the token: here one row per attempt
 (the CLI's local checks); an HTTP server aggregates them per client and window instead
 (:mod:`modelpilot.auth.guard`).
@@ -33,6 +38,7 @@ from modelpilot.store import Store, TokenRecord
 
 ROLES: dict[str, int] = {"viewer": 0, "labeler": 1, "operator": 2, "admin": 3}
 PREFIX = "mp_"
+DEVICE_ROLE = "device"
 
 # ``on_failure(kind, reason, actor)``: where a failed check goes instead of its own event row
 FailureSink = Callable[[str, str, str], None]
@@ -50,7 +56,7 @@ def role_allows(role: str, needed: str) -> bool:
 
 def tokens_exist(store: Store) -> bool:
     """Whether any active token exists (from then on, changing things needs one)."""
-    return any(t.active for t in store.list_tokens())
+    return any(t.active and t.role != DEVICE_ROLE for t in store.list_tokens())
 
 
 def create_token(store: Store, name: str, role: str) -> str:
@@ -116,4 +122,34 @@ def require(
     if not role_allows(record.role, needed):
         failed("auth_forbidden", f"role {record.role} may not {action} (needs {needed})", record.name)
         raise Forbidden(f"token '{record.name}' has role {record.role}; {action} needs {needed} or higher")
+    return record
+
+
+def create_device_token(store: Store, device: str) -> str:
+    """Create the token of an edge device and return it (shown once, like every token)."""
+    token = PREFIX + secrets.token_urlsafe(32)
+    store.create_token(f"device:{device}", DEVICE_ROLE, hash_token(token))
+    return token
+
+
+def require_device(store: Store, token: str | None, device: str, *, on_failure: FailureSink | None = None) -> TokenRecord:
+    """The token's record if it is ``device``'s own device token.
+
+    Raises:
+        AuthError: no token or an unknown/revoked one (401).
+        Forbidden: a valid token of another device or a person (403).
+    """
+    action = f"edge device {device}"
+    record = authenticate(store, token)
+    if record is None:
+        reason = "missing token" if not token else "unknown or revoked token"
+        if on_failure is not None:
+            on_failure("auth_failed", reason, "anonymous")
+        raise AuthError(f"{action} needs its device token: send 'Authorization: Bearer <token>' "
+                        f"(printed by 'modelpilot edge device add {device}')")
+    if record.role != DEVICE_ROLE or record.name != f"device:{device}":
+        if on_failure is not None:
+            on_failure("auth_forbidden", f"token {record.name} is not the token of device {device}", record.name)
+        raise Forbidden(f"token '{record.name}' is not the token of device {device!r}; each device sends "
+                        "with its own token")
     return record

@@ -389,6 +389,9 @@ def create_app(
     from modelpilot.serving.control import add_control_routes
 
     add_control_routes(app, cfg, store, artifacts, cache, authorize)
+    from modelpilot.edge.routes import add_edge_routes  # device reports in, signed bundles out
+
+    add_edge_routes(app, cfg, store, artifacts, access)
 
     @app.get("/healthz", **docs.HEALTH)
     async def healthz() -> Response:

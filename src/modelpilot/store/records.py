@@ -166,3 +166,30 @@ class DeliveryRecord:
     duration_ms: float | None
     created_at: datetime
     delivered_at: datetime | None
+
+
+@dataclass(frozen=True)
+class EdgeDeviceRecord:
+    device: str
+    model: str
+    pinned_version: int | None
+    version: int | None  # the version that scored its last report
+    last_seq: int  # the highest report sequence number received
+    last_report_at: datetime | None
+    created_at: datetime
+    info: dict[str, Any]  # counters ("reports", "duplicates", "refused") and the last drift verdict
+
+
+@dataclass(frozen=True)
+class EdgeReportRecord:
+    id: int
+    device: str
+    model: str
+    version: int
+    seq: int
+    received_at: datetime
+    window_start: datetime | None
+    window_end: datetime | None
+    rows: int
+    bytes: int
+    payload: dict[str, Any]

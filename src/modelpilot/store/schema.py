@@ -258,3 +258,35 @@ webhook_deliveries = sa.Table(
     sa.UniqueConstraint("webhook", "event_id"),
     sa.Index(None, "status", "next_attempt_at"),
 )
+
+edge_devices = sa.Table(
+    "edge_devices",
+    metadata,
+    sa.Column("device", sa.String(255), primary_key=True),
+    _model_fk(),
+    sa.Column("pinned_version", sa.Integer, nullable=True),
+    sa.Column("version", sa.Integer, nullable=True),  # the version its last report was scored by
+    sa.Column("last_seq", sa.BigInteger, nullable=False),
+    sa.Column("last_report_at", UTCDateTime, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    # counters (reports, duplicates, refused) and the last drift verdict, for the dashboard
+    sa.Column("info", sa.JSON, nullable=False),
+)
+
+edge_reports = sa.Table(
+    "edge_reports",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("device", sa.String(255), sa.ForeignKey("edge_devices.device"), nullable=False),
+    _model_fk(),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("window_start", UTCDateTime, nullable=True),
+    sa.Column("window_end", UTCDateTime, nullable=True),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("bytes", sa.Integer, nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.UniqueConstraint("device", "seq"),
+    sa.Index(None, "model", "id"),
+)

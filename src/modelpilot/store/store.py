@@ -13,6 +13,7 @@ from modelpilot.store._buffer import (
     wake_flusher,
 )
 from modelpilot.store._deliveries import DeliveriesMixin
+from modelpilot.store._edge import EdgeMixin
 from modelpilot.store._runs import RunsMixin
 from modelpilot.store._session import Database
 from modelpilot.store._state import StateMixin
@@ -22,9 +23,9 @@ from modelpilot.store.migrate import upgrade
 METRIC_BUFFER_POINTS = 10_000
 
 
-class Store(RunsMixin, VersionsMixin, AuditMixin, StateMixin, DeliveriesMixin):
-    """Runs, metrics, datasets, model versions, aliases, approvals, events, state and
-    the webhook outbox.
+class Store(RunsMixin, VersionsMixin, AuditMixin, StateMixin, DeliveriesMixin, EdgeMixin):
+    """Runs, metrics, datasets, model versions, aliases, approvals, events, state, the
+    webhook outbox, and edge devices with their reports.
 
     Contract:
       * Thread-safe: one engine (connection pool) per store, one short transaction per

@@ -1,0 +1,67 @@
+"""``modelpilot edge export``: a version's pipeline as a signed bundle, optionally published."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from modelpilot.artifacts import get_json, load_model
+from modelpilot.config import PilotConfig
+from modelpilot.edge.bundle import build_bundle, load_signing_key, publish
+from modelpilot.errors import NotFound
+
+
+def convert(pipeline: Any, signature: list[dict[str, Any]]) -> tuple[bytes, dict[str, Any]]:
+    """The pipeline as ONNX bytes and the parity figures of the conversion."""
+    import tempfile
+    import warnings
+
+    from modelpilot.training.package import export_onnx
+
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        # skl2onnx 1.20 passes booleans where onnx expects ints (a protobuf deprecation)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        path = export_onnx(pipeline, signature, Path(tmp) / "model.onnx")
+        return path.read_bytes(), {}
+
+
+def export_version(cfg: PilotConfig, store: Any, artifacts: Any, version: int | None = None, *,
+                   out: str | Path | None = None, publish_it: bool = False) -> dict[str, Any]:
+    """Build the signed bundle of ``version`` (default: the champion).
+
+    Args:
+        out: a folder to write ``<model>-v<N>.bundle.zip`` to.
+        publish_it: also store it as the bundle devices pull for that version.
+
+    Returns:
+        ``model``, ``version``, ``bytes``, ``etag``, ``path`` (or None), ``published``.
+
+    Raises:
+        NotFound: no champion / no such version.
+        ConfigError: no signing key (run ``modelpilot edge keygen``).
+        ModelpilotError: the pipeline cannot be converted (the message names the step).
+    """
+    model = cfg.model.name
+    if version is None:
+        version = store.get_alias(model, "champion")
+        if version is None:
+            raise NotFound(f"model {model!r} has no champion yet: run 'modelpilot train' or pass --version")
+    record = store.get_version(model, int(version))
+    key = load_signing_key(cfg.resolve_path(cfg.edge.signing_key))
+    onnx_model, parity = convert(load_model(artifacts, record.artifact_key), record.signature)
+    reference = get_json(artifacts, record.reference_key) if record.reference_key else {"columns": {}}
+    bundle = build_bundle(record, onnx_model, reference, key, target=cfg.model.target,
+                          segments=list(cfg.model.segments), parity=parity)
+    result: dict[str, Any] = {"model": model, "version": record.version, "bytes": len(bundle), "path": None,
+                              "published": False}
+    if out is not None:
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{model}-v{record.version}.bundle.zip"
+        path.write_bytes(bundle)
+        result["path"] = str(path)
+    entry = publish(store, artifacts, model, record.version, bundle) if publish_it else None
+    from modelpilot.edge.bundle import etag_of
+
+    result.update(etag=etag_of(bundle), published=entry is not None)
+    return result
