@@ -6,10 +6,20 @@ does the rest.
 
 * numeric columns → ``SimpleImputer(median)`` (plus ``StandardScaler`` for non-tree
   models: linear and distance-based models, and their solvers, need comparable scales);
-* categorical columns → ``SimpleImputer(most_frequent)`` → cast to ``str`` (so ``True``,
-  ``"a"`` and ``3`` from a JSON request compare like the training values) → for tree
-  models ``OrdinalEncoder`` (unknown and missing categories become ``-1``), for every
-  other model ``OneHotEncoder(handle_unknown="ignore")``.
+* categorical columns → missing values (``NaN``, ``pd.NA`` and ``None`` alike) become the
+  string :data:`MISSING` → cast to ``str`` (so ``True``, ``"a"`` and ``3`` from a JSON
+  request compare like the training values) → :data:`MISSING` is replaced by the most
+  frequent category (``SimpleImputer(most_frequent)``) → for tree models
+  ``OrdinalEncoder`` (unknown categories become ``-1``), for every other model
+  ``OneHotEncoder(handle_unknown="ignore")``.
+
+The categorical chain computes what the earlier "impute NaN, then cast" chain did, with
+two differences that matter: ``None`` (a JSON ``null``) is missing like ``NaN`` instead of
+becoming the unknown category ``"None"`` (or not, depending on how pandas inferred the
+column's dtype), and the imputer works on strings with a string marker, which ONNX can
+express (:mod:`modelpilot.onnx`: the graph takes each categorical column as strings with
+:data:`MISSING` for missing, and starts at the imputer). Versions trained with the
+earlier chain still load and serve; they are only not converted to ONNX.
 
 HistGradientBoosting *can* be told which output columns are ordinal codes
 (``categorical_features``, it then splits on category sets and treats ``-1`` as
@@ -40,6 +50,10 @@ if TYPE_CHECKING:
 # are grouped into one "infrequent" code instead of failing on high-cardinality columns
 _MAX_CATEGORIES = 250
 
+#: What a missing category becomes before the most frequent category replaces it. A real
+#: category spelt exactly like this is treated as missing.
+MISSING = "__modelpilot_missing__"
+
 
 def _categorical_steps(tree: bool) -> Pipeline:
     encoder: Any
@@ -54,14 +68,19 @@ def _categorical_steps(tree: bool) -> Pipeline:
         encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
     return Pipeline(
         [
-            ("impute", SimpleImputer(strategy="most_frequent")),
-            (
-                "as_str",
-                FunctionTransformer(np.asarray, kw_args={"dtype": "str"}, feature_names_out="one-to-one"),
-            ),
+            # NaN and pd.NA, then None: SimpleImputer takes one missing marker at a time
+            ("missing", SimpleImputer(strategy="constant", fill_value=MISSING)),
+            ("missing_none", SimpleImputer(missing_values=None, strategy="constant", fill_value=MISSING)),
+            ("as_str", _cast("str")),
+            ("as_object", _cast("O")),  # SimpleImputer takes strings only in an object array
+            ("impute", SimpleImputer(missing_values=MISSING, strategy="most_frequent")),
             ("encode", encoder),
         ]
     )
+
+
+def _cast(dtype: str) -> FunctionTransformer:
+    return FunctionTransformer(np.asarray, kw_args={"dtype": dtype}, feature_names_out="one-to-one")
 
 
 # see the module docstring: models built with it are refused by the model allowlist
