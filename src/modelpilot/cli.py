@@ -414,6 +414,9 @@ _register_review(app)  # promote, rollback, approve, reject, token (cli_rollout.
 from modelpilot.cli_webhooks import register as _register_webhooks  # noqa: E402
 
 _register_webhooks(app)  # webhooks deliveries|send (cli_webhooks.py)
+from modelpilot.cli_check import register as _register_check  # noqa: E402
+
+_register_check(app)  # check config|data|model (cli_check.py)
 
 
 @app.command()

@@ -205,11 +205,13 @@ def _parse_datetimes(df: pd.DataFrame, cfg: PilotConfig) -> pd.DataFrame:
     return df
 
 
-def load_source(cfg: PilotConfig) -> pd.DataFrame:
+def load_source(cfg: PilotConfig, path: str | Path | None = None) -> pd.DataFrame:
     """The training data the config points at: ``data.source`` or ``data.query``.
 
     Args:
         cfg: the loaded config; relative paths resolve against ``cfg.base_dir``.
+        path: read this file (or glob, folder, URL) instead, parsed as the config's data
+            (``modelpilot check data FILE``, a holdout file).
 
     Returns:
         The rows, with the time column (and ``datetime`` schema columns) parsed.
@@ -218,7 +220,10 @@ def load_source(cfg: PilotConfig) -> pd.DataFrame:
         DataError: no source configured, a missing/unsupported/unreadable file, bad SQL,
             or a result without rows.
     """
-    if cfg.data.query:
+    if path is not None:
+        where = str(path)
+        df = load_path(path)
+    elif cfg.data.query:
         df = run_query(cfg.data.query, cfg.base_dir)
         where = "data.query"
     elif cfg.data.source:
