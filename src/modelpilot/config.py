@@ -223,6 +223,10 @@ class TuningConfig(_Section):
     parallel: int = Field(2, ge=1)
     # cross-validation folds inside the training split for each trial (1 = a holdout)
     folds: int = Field(1, ge=1, le=10)
+    # where the Optuna study lives (an RDB URL every worker reaches, e.g.
+    # postgresql+psycopg://host/db); None = the PostgreSQL store's database (schema
+    # <schema>_optuna), or a temporary journal file for a SQLite store (one machine)
+    storage: str | None = None
 
 
 ClassificationMetric = Literal["accuracy", "roc_auc", "f1", "log_loss"]
@@ -333,8 +337,16 @@ class ArtifactsConfig(_Section):
 
 
 class ExecutorConfig(_Section):
+    # "local": worker processes on this machine; "ray": tasks on a Ray cluster (modelpilot[ray])
     kind: str = "local"
+    # jobs (training runs, trial workers, backtest policies) running at once
     workers: int = Field(2, ge=1)
+    # cores (BLAS/OpenMP threads; on Ray, CPUs reserved) each job owns;
+    # None = the usable cores shared equally among the workers (local), 1 (ray)
+    threads: int | None = Field(None, ge=1)
+    # kind ray: the cluster to join, "auto" (the one `ray start` runs on this machine),
+    # "host:port" of its head, or "ray://host:10001" (Ray Client); None = "auto"
+    address: str | None = None
 
 
 class ServingConfig(_Section):

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from modelpilot.artifacts import open_artifacts
 from modelpilot.artifacts.models import load_model_shared
@@ -35,7 +34,7 @@ from modelpilot.controller.counterfactual import roi_report
 from modelpilot.controller.data import FEATURE_PREFIX
 from modelpilot.controller.window import FrameWindow
 from modelpilot.errors import DataError
-from modelpilot.executors import LocalExecutor
+from modelpilot.executors import LocalExecutor, limit_threads
 from modelpilot.rollout.retired import ROLE
 from modelpilot.rollout.router import retired_mask
 from modelpilot.store import Store
@@ -111,7 +110,7 @@ def replay_policy(cfg: PilotConfig, spec: PolicySpec, frame: pd.DataFrame, opts:
     """
     # policies replay in parallel processes: one BLAS/OpenMP thread each avoids oversubscribing
     # the cores (and per-tree OpenMP start-up dominates predicting 1,000-row batches anyway)
-    with threadpool_limits(limits=1):
+    with limit_threads(1):  # also the ceiling of the trainings inside the replay
         return _replay(cfg, spec, frame, opts)
 
 

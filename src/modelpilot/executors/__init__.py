@@ -1,8 +1,7 @@
-"""Where training jobs and HPO trials run.
+"""Where training jobs, HPO trials and backtest policies run.
 
 An :class:`Executor` is the small contract every backend implements; ``make_executor``
-picks one from the config by name. ``local`` is the one shipped; another backend (a Ray
-cluster, say) registers a factory in :data:`EXECUTORS` under its name.
+picks one from the config by name: ``local`` (worker processes on this machine). Another backend registers a factory in :data:`EXECUTORS` under its name.
 """
 
 from __future__ import annotations
@@ -11,11 +10,17 @@ from collections.abc import Callable
 
 from modelpilot.config import ExecutorConfig
 from modelpilot.errors import ConfigError
-from modelpilot.executors.base import Executor
+from modelpilot.executors.base import (
+    Executor,
+    current_node,
+    limit_threads,
+    run_limited,
+    slot_threads,
+)
 from modelpilot.executors.local import LocalExecutor
 
 EXECUTORS: dict[str, Callable[[ExecutorConfig], Executor]] = {
-    "local": lambda cfg: LocalExecutor(workers=cfg.workers),
+    "local": lambda cfg: LocalExecutor(workers=cfg.workers, threads=cfg.threads),
 }
 
 
@@ -34,4 +39,7 @@ def make_executor(cfg: ExecutorConfig) -> Executor:
     return factory(cfg)
 
 
-__all__: list[str] = ["EXECUTORS", "Executor", "LocalExecutor", "make_executor"]
+__all__: list[str] = [
+    "EXECUTORS", "Executor", "LocalExecutor", "current_node", "limit_threads", "make_executor", "run_limited",
+    "slot_threads",
+]

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from modelpilot.executors.base import Executor
+from modelpilot.executors.base import Executor, run_limited, slot_threads
 
 T = TypeVar("T")
 
@@ -47,17 +47,23 @@ class LocalExecutor:
     library's ``spawn`` or ``forkserver`` every worker would re-run that script and the
     pool would break.
     Workers exit by themselves within :data:`PARENT_CHECK_SECONDS` when the process that
-    owns the pool dies, however it dies.
+    owns the pool dies, however it dies. Each job's BLAS/OpenMP threads are limited to
+    ``threads`` (default: the usable cores shared equally among the workers).
     """
 
-    def __init__(self, *, workers: int = 2) -> None:
+    def __init__(self, *, workers: int = 2, threads: int | None = None) -> None:
         self._workers = max(1, workers)
+        self._threads = slot_threads(self._workers, threads)
         self._pool: Any = None
         self._lock = threading.Lock()
 
     @property
     def workers(self) -> int:
         return self._workers
+
+    @property
+    def threads(self) -> int:
+        return self._threads
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         with self._lock:
@@ -69,7 +75,7 @@ class LocalExecutor:
                     max_workers=self._workers, context=get_context("loky"),
                     initializer=_die_with_parent, initargs=(os.getpid(),),
                 )
-            future: Future[T] = self._pool.submit(fn, *args, **kwargs)
+            future: Future[T] = self._pool.submit(run_limited, self._threads, fn, *args, **kwargs)
             return future
 
     def shutdown(self, wait: bool = True) -> None:

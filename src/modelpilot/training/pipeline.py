@@ -30,7 +30,7 @@ from modelpilot.artifacts import ArtifactStore, check_model
 from modelpilot.config import PilotConfig
 from modelpilot.data import FeatureSpec, load_source, resolve_features, snapshot, validate
 from modelpilot.errors import ConfigError, Conflict, DataError
-from modelpilot.executors import Executor
+from modelpilot.executors import Executor, limit_threads
 from modelpilot.metrics import overfit_gap
 from modelpilot.policy.gates import threshold_gate
 from modelpilot.store import Store
@@ -196,11 +196,13 @@ def train(
         dataset_hashes=[snap.hash],
     )
     try:
-        return _train_run(cfg, store, artifacts, executor, data, run.id, snap, sha, prof, written0, report,
-                          parent_version=parent_version, warm_start_from=warm_start_from,
-                          params_override=params_override or {}, tune=tune,
-                          idempotency_key=idempotency_key, promote_first=promote_first,
-                          resampled_rows=resampled_rows)
+        # this job owns one executor slot's cores: its fit and evaluation use no more threads
+        with limit_threads(executor.threads):
+            return _train_run(cfg, store, artifacts, executor, data, run.id, snap, sha, prof, written0, report,
+                              parent_version=parent_version, warm_start_from=warm_start_from,
+                              params_override=params_override or {}, tune=tune,
+                              idempotency_key=idempotency_key, promote_first=promote_first,
+                              resampled_rows=resampled_rows)
     except BaseException as exc:
         # record the failure, but never let a store error hide the original exception
         with contextlib.suppress(Exception):
@@ -349,6 +351,13 @@ def _tune(
         store.heartbeat(run_id)
         report("tune", done, n_trials)
 
+    storage = tuning.storage_for(cfg.store_url, cfg.tuning.storage)
+    if storage is None and not getattr(executor, "shares_files", True):
+        raise ConfigError(
+            "tuning: the trials run on other nodes, which cannot reach a study in a local file; "
+            "use a PostgreSQL store.url (the study goes in its database) or set tuning.storage "
+            "to an Optuna RDB URL every node reaches"
+        )
     result = tuning.tune(
         {"estimator": estimator, "task": task, "base_params": params,
          "space": {k: v.model_dump() for k, v in space.items()}, "features": features,
@@ -356,6 +365,7 @@ def _tune(
          "pruning": cfg.tuning.pruning, "time_ordered": time_ordered, "seed": cfg.model.seed,
          "timeout": cfg.tuning.timeout},
         executor, n_trials=n_trials, parallel=cfg.tuning.parallel, on_trial=on_trial,
+        storage=storage, study_name=f"{cfg.model.name}.run-{run_id}",
     )
     store.log_params(run_id, to_jsonable({
         "best_params": result.best_params, "best_value": result.best_value, "tuning_metric": metric,

@@ -1,12 +1,19 @@
 """Hyperparameter search with Optuna, trials running in parallel through the executor.
 
-Design: one study in an Optuna ``JournalStorage`` (an append-only log file in a
-temporary folder, safe for several processes), and ``tuning.parallel`` workers submitted
-to the :class:`~modelpilot.executors.Executor`, each running ``study.optimize`` on the
-same study with its share of ``tuning.n_trials`` (so the total is exact). Because every
-worker sees every trial through the journal, the TPE sampler learns from all of them
-(``constant_liar`` keeps concurrent workers from sampling the same point) and the
+Design: one study in storage every worker reaches, and ``tuning.parallel`` workers
+submitted to the :class:`~modelpilot.executors.Executor`, each running ``study.optimize``
+on the same study with its share of ``tuning.n_trials`` (so the total is exact). Because
+every worker sees every trial through the storage, the TPE sampler learns from all of
+them (``constant_liar`` keeps concurrent workers from sampling the same point) and the
 ``MedianPruner`` compares a trial with all others.
+
+The storage (:func:`storage_for`): ``tuning.storage`` when set (any Optuna RDB URL);
+else, on a PostgreSQL store, the store's own database in a schema of its own (Optuna's
+tables and its Alembic version table never meet the store's); else, on a SQLite store,
+an append-only journal file in a temporary folder — a SQLite store is one machine's, and
+so is that file. Every study is named after its run (``<model>.run-<id>``), so studies
+of several runs share one storage without meeting. Each trial records the node it ran on
+(user attribute ``node``).
 
 Pruning needs intermediate scores: an *iterative* estimator (warm start over
 ``max_iter`` / ``n_estimators``, e.g. HistGradientBoosting) is grown in
@@ -22,9 +29,11 @@ as soon as it ends, not when the study does.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
+import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -32,15 +41,15 @@ from typing import Any, Literal
 import numpy as np
 import optuna
 import pandas as pd
+import sqlalchemy as sa
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 from sklearn.model_selection import KFold, StratifiedKFold, TimeSeriesSplit, train_test_split
-from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from modelpilot.config import ParamSpec
 from modelpilot.errors import ConfigError
-from modelpilot.executors import Executor
+from modelpilot.executors import Executor, current_node
 from modelpilot.metrics import lower_is_better
 from modelpilot.training.estimators import iteration_param, make_estimator
 from modelpilot.training.evaluate import compute_metrics, predict_all
@@ -56,7 +65,7 @@ _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 class TuneJob:
     """Everything one worker needs; plain data only, so it pickles for any executor."""
 
-    storage_path: str
+    storage: str  # an RDB URL, or "journal:<path>" (see open_storage)
     study_name: str
     estimator: str | None
     task: str
@@ -84,7 +93,62 @@ class TuneResult:
 def trial_record(t: FrozenTrial) -> dict[str, Any]:
     """A trial as plain JSON: ``{number, params, value, state}``."""
     value = t.value if t.value is not None else (t.intermediate_values[max(t.intermediate_values)] if t.intermediate_values else None)
-    return {"number": t.number, "params": dict(t.params), "value": value, "state": t.state.name.lower()}
+    return {"number": t.number, "params": dict(t.params), "value": value, "state": t.state.name.lower(),
+            "node": t.user_attrs.get("node")}
+
+
+_JOURNAL = "journal:"
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """The Optuna storage ``url`` names: ``journal:<path>`` (a journal file) or an RDB URL."""
+    if url.startswith(_JOURNAL):
+        return JournalStorage(JournalFileBackend(url[len(_JOURNAL):]))
+    return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+
+
+_SEARCH_PATH = re.compile(r"-c\s*search_path=([^\s]+)")
+
+
+def storage_for(store_url: str, configured: str | None = None) -> str | None:
+    """Where a study lives: ``configured`` (``tuning.storage``) when set, a schema of the
+    store's own PostgreSQL database (created here), or ``None`` for a temporary journal
+    file (a SQLite store: one machine).
+
+    Raises:
+        ConfigError: the store is neither SQLite nor PostgreSQL and no storage is configured.
+    """
+    if configured:
+        return configured
+    url = sa.make_url(store_url)
+    if url.get_backend_name() == "sqlite":
+        return None
+    if url.get_backend_name() != "postgresql":
+        raise ConfigError(
+            f"tuning.storage: no Optuna storage for a {url.get_backend_name()} store; "
+            "set tuning.storage to an Optuna RDB URL every worker reaches"
+        )
+    options = str(url.query.get("options", ""))
+    found = _SEARCH_PATH.search(options)
+    schema = (found.group(1).split(",")[0].strip('"') if found else "modelpilot") + "_optuna"
+    path = f"-csearch_path={schema}"
+    options = _SEARCH_PATH.sub(path, options) if found else f"{options} {path}".strip()
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    finally:
+        engine.dispose()
+    return url.update_query_dict({"options": options}).render_as_string(hide_password=False)
+
+
+@contextlib.contextmanager
+def _storage_url(storage: str | None) -> Iterator[str]:
+    if storage is not None:
+        yield storage
+        return
+    with tempfile.TemporaryDirectory(prefix="modelpilot-tune-") as tmp:
+        yield _JOURNAL + str(Path(tmp) / "journal.log")
 
 
 def _suggest(trial: optuna.Trial, space: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -127,7 +191,8 @@ def _folds(job: TuneJob) -> list[tuple[np.ndarray, np.ndarray]]:
     return list(KFold(job.folds, shuffle=True, random_state=job.seed).split(positions))
 
 
-def _objective(job: TuneJob, trial: optuna.Trial) -> float:
+def _objective(job: TuneJob, node: str, trial: optuna.Trial) -> float:
+    trial.set_user_attr("node", node)
     params = {**job.base_params, **_suggest(trial, job.space)}
     folds = _folds(job)
     est = make_estimator(job.estimator, job.task, params, job.seed)
@@ -164,18 +229,19 @@ def _objective(job: TuneJob, trial: optuna.Trial) -> float:
 def run_worker(job: TuneJob, worker: int) -> int:
     """Run ``job.n_trials`` trials of the shared study; returns how many ran. (Executor entry point.)"""
     optuna.logging.set_verbosity(logging.WARNING)
-    storage = JournalStorage(JournalFileBackend(job.storage_path))
+    storage = open_storage(job.storage)
     pruner: optuna.pruners.BasePruner = (
         optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0) if job.pruning else optuna.pruners.NopPruner()
     )
     sampler = optuna.samplers.TPESampler(seed=job.seed + worker, constant_liar=True)
     study = optuna.load_study(study_name=job.study_name, storage=storage, sampler=sampler, pruner=pruner)
     before = len(study.get_trials(deepcopy=False))
-    # one BLAS/OpenMP thread per worker: the workers are the parallelism, and OpenMP
-    # threads of several workers fighting over the same cores made trials ~4x slower
-    with threadpool_limits(limits=1):
-        # a trial whose parameters the estimator rejects fails alone instead of ending the study
-        study.optimize(lambda t: _objective(job, t), n_trials=job.n_trials, timeout=job.timeout, catch=(ValueError, ConfigError))
+    node = current_node()
+    # the executor limits this worker's BLAS/OpenMP threads to the cores of its slot: OpenMP
+    # threads of several workers fighting over the same cores made trials ~4x slower.
+    # A trial whose parameters the estimator rejects fails alone instead of ending the study.
+    study.optimize(lambda t: _objective(job, node, t), n_trials=job.n_trials, timeout=job.timeout,
+                   catch=(ValueError, ConfigError))
     return len(study.get_trials(deepcopy=False)) - before
 
 
@@ -186,6 +252,8 @@ def tune(
     n_trials: int,
     parallel: int,
     on_trial: Callable[[dict[str, Any]], None] | None = None,
+    storage: str | None = None,
+    study_name: str = "modelpilot",
 ) -> TuneResult:
     """Run the study and return the best parameters.
 
@@ -196,6 +264,9 @@ def tune(
         n_trials: total trials across workers (exact).
         parallel: how many workers run ``study.optimize`` at once.
         on_trial: called in this process with each finished trial's record, in order.
+        storage: where the study lives (see :func:`storage_for`); ``None`` = a journal file
+            in a temporary folder, which only workers on this machine reach.
+        study_name: the study's name, new in ``storage``.
 
     Returns:
         The best parameters (of the search space only), its value and every trial.
@@ -207,12 +278,10 @@ def tune(
     direction: Literal["minimize", "maximize"] = "minimize" if lower_is_better(job_template["metric"]) else "maximize"
     workers = max(1, min(parallel, n_trials))
     shares = [n_trials // workers + (1 if i < n_trials % workers else 0) for i in range(workers)]
-    with tempfile.TemporaryDirectory(prefix="modelpilot-tune-") as tmp:
-        path = str(Path(tmp) / "journal.log")
-        storage = JournalStorage(JournalFileBackend(path))
-        study = optuna.create_study(study_name="modelpilot", storage=storage, direction=direction)
+    with _storage_url(storage) as url:
+        study = optuna.create_study(study_name=study_name, storage=open_storage(url), direction=direction)
         futures = [
-            executor.submit(run_worker, TuneJob(storage_path=path, study_name="modelpilot", n_trials=share, **job_template), i)
+            executor.submit(run_worker, TuneJob(storage=url, study_name=study_name, n_trials=share, **job_template), i)
             for i, share in enumerate(shares)
         ]
         seen: set[int] = set()
