@@ -603,6 +603,38 @@ class EdgeConfig(_Section):
     canary_rows: int = Field(500, ge=10)
 
 
+class OnlineFeaturesConfig(_Section):
+    """Features looked up by entity key: joined point-in-time at training, latest at serving.
+
+    One definition serves both sides (docs/features.md): training rows get, for each
+    ``entity`` key, the last table row whose ``timestamp`` is at or before the row's event
+    time (DuckDB ``ASOF JOIN``); a predict request that carries only the key gets the last
+    row at or before now.
+    """
+
+    # a Parquet/CSV file (read whole, kept in memory at serving) or a SQLAlchemy URL
+    # (sqlite:///features.db, postgresql+psycopg://host/db) holding `table`
+    source: str
+    table: str | None = None
+    entity: list[str] = Field(min_length=1)
+    timestamp: str
+    features: list[str] = Field(min_length=1)
+    # the training data's event time; default model.time_column
+    event_time: str | None = None
+    # how often a file snapshot is re-read at serving (a SQL table is queried per request)
+    refresh_interval: Duration = 300.0
+
+    @model_validator(mode="after")
+    def _table_for_sql(self) -> OnlineFeaturesConfig:
+        sql = "://" in self.source and not self.source.startswith(("s3://", "gs://", "file://"))
+        if sql and not self.table:
+            raise ValueError("online_features.table is required when online_features.source is a database URL")
+        clash = sorted(set(self.features) & {*self.entity, self.timestamp})
+        if clash:
+            raise ValueError(f"online_features.features lists {', '.join(clash)}, the entity or timestamp column")
+        return self
+
+
 class ControllerConfig(_Section):
     interval: Duration = 60.0
 
@@ -639,6 +671,7 @@ class PilotConfig(_Section):
     controller: ControllerConfig = Field(default_factory=ControllerConfig)
     webhooks: list[WebhookConfig] = Field(default_factory=list)
     edge: EdgeConfig = Field(default_factory=EdgeConfig)
+    online_features: OnlineFeaturesConfig | None = None
     policies: dict[str, PolicyConfig] = Field(default_factory=dict)
 
     @field_validator("webhooks")

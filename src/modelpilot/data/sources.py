@@ -240,4 +240,6 @@ def load_source(cfg: PilotConfig, path: str | Path | None = None) -> pd.DataFram
             f"the dataset from {where} is empty (0 rows): check the file or the query's "
             "WHERE clause"
         )
-    return _parse_datetimes(df, cfg)
+    from modelpilot.data.online import join_online_features  # online_features, point-in-time
+
+    return join_online_features(_parse_datetimes(df, cfg), cfg)

@@ -37,6 +37,40 @@ from modelpilot.store import Store
 MIN_ROWS_PER_ARM = 30
 
 
+def arm_values(decide_on: str, rows: pd.DataFrame, task: str, metric: str) -> np.ndarray:
+    """One value per labelled row of an arm (or per reward with ``decide_on: reward``), larger = better."""
+    if decide_on == "reward":
+        return np.asarray(rows["reward"].dropna().to_numpy(dtype=np.float64))
+    labelled = rows[rows["label"].notna()]
+    return outcomes(labelled, task, metric)
+
+
+def ab_test(ab: Any, task: str, a: np.ndarray, b: np.ndarray, *,
+            previous_p: float = 1.0) -> tuple[stats.TestResult | None, int]:
+    """The A/B test of ``rollout.ab`` on the champion's (``a``) and challenger's (``b``) values.
+
+    Returns:
+        ``(result, needed)``: the test's result, or None while the arms are too small (the
+        planned sample for a fixed horizon, :data:`MIN_ROWS_PER_ARM` for the sequential
+        test), and the rows per arm the fixed-horizon test plans for.
+    """
+    proportions = ab.decide_on == "metric" and task == "classification"
+    if proportions:
+        baseline = float(a.mean()) if len(a) >= MIN_ROWS_PER_ARM else 0.5
+        needed = stats.sample_size_proportions(baseline, ab.min_detectable_effect, alpha=ab.alpha, power=ab.power)
+    else:
+        spread = float(np.concatenate([a, b]).std(ddof=1)) if len(a) + len(b) > 2 else 1.0
+        needed = stats.sample_size_means(max(spread, 1e-9), ab.min_detectable_effect, alpha=ab.alpha, power=ab.power)
+    needed = max(needed, MIN_ROWS_PER_ARM)
+    if ab.sequential and min(len(a), len(b)) >= MIN_ROWS_PER_ARM:
+        return stats.msprt(a, b, tau=ab.min_detectable_effect, alpha=ab.alpha, previous_p=previous_p), needed
+    if not ab.sequential and min(len(a), len(b)) >= needed:
+        if proportions:
+            return stats.two_proportion_ztest(int(a.sum()), len(a), int(b.sum()), len(b), alpha=ab.alpha), needed
+        return stats.welch_ttest(a, b, alpha=ab.alpha), needed
+    return None, needed
+
+
 class ABStrategy(ProgressiveStrategy):
     name = "ab"
 
@@ -49,10 +83,7 @@ class ABStrategy(ProgressiveStrategy):
                 "sequential": ab.sequential, "decide_on": ab.decide_on}
 
     def _values(self, rows: pd.DataFrame, task: str, metric: str) -> np.ndarray:
-        if self._config().rollout.ab.decide_on == "reward":
-            return np.asarray(rows["reward"].dropna().to_numpy(dtype=np.float64))
-        labelled = rows[rows["label"].notna()]
-        return outcomes(labelled, task, metric)
+        return arm_values(self._config().rollout.ab.decide_on, rows, task, metric)
 
     def step(self, store: Store, state: st.RolloutState, revision: int, now: datetime) -> RolloutDecision:
         cfg = self._config()
@@ -69,25 +100,10 @@ class ABStrategy(ProgressiveStrategy):
             reason = "A/B challenger unhealthy: " + "; ".join(breaches)
             return self.conclude(store, state.evolve(arms=arms), revision, "rolled_back", reason, health_numbers, now)
         a, b = self._values(champ, version.task, metric), self._values(chal, version.task, metric)
-        proportions = ab.decide_on == "metric" and version.task == "classification"
-        if proportions:
-            baseline = float(a.mean()) if len(a) >= MIN_ROWS_PER_ARM else 0.5
-            needed = stats.sample_size_proportions(baseline, ab.min_detectable_effect, alpha=ab.alpha, power=ab.power)
-        else:
-            spread = float(np.concatenate([a, b]).std(ddof=1)) if len(a) + len(b) > 2 else 1.0
-            needed = stats.sample_size_means(max(spread, 1e-9), ab.min_detectable_effect, alpha=ab.alpha, power=ab.power)
-        needed = max(needed, MIN_ROWS_PER_ARM)
+        result, needed = ab_test(ab, version.task, a, b, previous_p=float(state.extra.get("p_value", 1.0)))
         extra = {**state.extra, "n_required": needed, "labelled_left": max(0, needed - min(len(a), len(b)))}
-        result: stats.TestResult | None = None
-        if ab.sequential and min(len(a), len(b)) >= MIN_ROWS_PER_ARM:
-            result = stats.msprt(a, b, tau=ab.min_detectable_effect, alpha=ab.alpha,
-                                 previous_p=float(state.extra.get("p_value", 1.0)))
+        if ab.sequential and result is not None:
             extra["p_value"] = result.p_value
-        elif not ab.sequential and min(len(a), len(b)) >= needed:
-            if proportions:
-                result = stats.two_proportion_ztest(int(a.sum()), len(a), int(b.sum()), len(b), alpha=ab.alpha)
-            else:
-                result = stats.welch_ttest(a, b, alpha=ab.alpha)
         numbers: dict[str, Any] = {"n_required": needed, "n_champion": len(a), "n_challenger": len(b),
                                    "decide_on": ab.decide_on, **(result.to_dict() if result else {}),
                                    **{k: v for k, v in health_numbers.items() if k.startswith("latency")}}

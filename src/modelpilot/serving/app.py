@@ -32,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelpilot.auth.http import ReadAccessMiddleware, RequestAuth
 from modelpilot.config import PilotConfig
+from modelpilot.data.online import FeatureTable, enrich_body
 from modelpilot.errors import ModelNotFound, ModelpilotError, NotFound, RequestError
 from modelpilot.serving import docs
 from modelpilot.serving.cache import FaultInjector, LoadedModel, ModelCache
@@ -187,6 +188,7 @@ def create_app(
     retired = RetiredShadow(store, cache, writer, cfg.costs.counterfactual, refresh_interval=sc.refresh_interval)
     shadow = ShadowScorer(cache, writer, retired=retired)
     key_field = cfg.rollout.key_field
+    online = FeatureTable.of(cfg)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -276,6 +278,8 @@ def create_app(
         if sc.require_token_for_predict:
             await authorize(request, "viewer", "predict", name)
         model = cache.get(name) or await model_for(name)
+        if online is not None:  # instances may carry only an entity key (data/online.py)
+            body = await run_in_threadpool(enrich_body, online, body, model.schema.names)
         rollout = cache.rollout(name)
         large = len(body) > sc.offload_bytes  # a large batch: off the event loop (isolation.py)
 
@@ -386,12 +390,14 @@ def create_app(
     async def model_info(name: str) -> Response:
         return _json(await run_in_threadpool(_describe, store, name, cfg))
 
+    from modelpilot.integrations.analysis import add_analysis_routes
     from modelpilot.serving.control import add_control_routes
 
     add_control_routes(app, cfg, store, artifacts, cache, authorize)
     from modelpilot.edge.routes import add_edge_routes  # device reports in, signed bundles out
 
     add_edge_routes(app, cfg, store, artifacts, access)
+    add_analysis_routes(app, cfg, store)  # Argo Rollouts / Flagger analysis (integrations/analysis.py)
 
     @app.get("/healthz", **docs.HEALTH)
     async def healthz() -> Response:
