@@ -411,6 +411,9 @@ def ui(
 from modelpilot.cli_rollout import register as _register_review  # noqa: E402
 
 _register_review(app)  # promote, rollback, approve, reject, token (cli_rollout.py)
+from modelpilot.cli_edge import register as _register_edge  # noqa: E402
+
+_register_edge(app)  # edge keygen, export, run, device, tick (cli_edge.py)
 from modelpilot.cli_webhooks import register as _register_webhooks  # noqa: E402
 
 _register_webhooks(app)  # webhooks deliveries|send (cli_webhooks.py)

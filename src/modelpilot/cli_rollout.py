@@ -32,6 +32,29 @@ AdminTokenOpt = Annotated[
 token_app = typer.Typer(help="API tokens: create (printed once), list, revoke.", no_args_is_help=True)
 
 
+def require_admin(pilot: Any, token: str | None, action: str) -> str:
+    """The admin acting: anyone local before the first token, then an admin token's name.
+
+    Raises:
+        AuthError: tokens exist and none (or an unknown one) was given.
+        Forbidden: the token's role is below admin.
+    """
+    from modelpilot import auth
+    from modelpilot.errors import AuthError, Forbidden
+
+    if token is None and not auth.tokens_exist(pilot.store):
+        return "cli"
+    try:
+        return auth.require(pilot.store, token, "admin", action=action).name
+    except AuthError as exc:
+        if isinstance(exc, Forbidden):
+            raise
+        raise AuthError(
+            f"{action} needs an admin token once any token exists: pass --token or set "
+            "MODELPILOT_TOKEN ('modelpilot token list' shows the tokens, never their values)"
+        ) from None
+
+
 def register(app: typer.Typer) -> None:
     """Add the commands to ``app``."""
     from modelpilot.cli import _pilot, console, print_json
@@ -88,22 +111,7 @@ def register(app: typer.Typer) -> None:
             r = pilot.reject(version, comment, token=token)
         show(r, as_json, f"{r['model']} v{version} rejected by {r['by']}")
 
-    def admin(pilot: Any, token: str | None, action: str) -> str:
-        """The admin acting: anyone local before the first token, then an admin token's name."""
-        from modelpilot import auth
-        from modelpilot.errors import AuthError, Forbidden
-
-        if token is None and not auth.tokens_exist(pilot.store):
-            return "cli"
-        try:
-            return auth.require(pilot.store, token, "admin", action=action).name
-        except AuthError as exc:
-            if isinstance(exc, Forbidden):
-                raise
-            raise AuthError(
-                f"{action} needs an admin token once any token exists: pass --token or set "
-                "MODELPILOT_TOKEN ('modelpilot token list' shows the tokens, never their values)"
-            ) from None
+    admin = require_admin
 
     @token_app.command("create")
     def token_create(

@@ -590,9 +590,10 @@ class WebhookConfig(_Section):
 class EdgeConfig(_Section):
     # the Ed25519 private key bundles are signed with ('modelpilot edge keygen' writes it)
     signing_key: str = ".modelpilot/edge/signing.key"
-    # drift of device aggregates: a method that works on bin counts (psi, jensenshannon, chi2);
-    # None = monitoring.drift_method when it is one of them, else jensenshannon
-    drift_method: Literal["psi", "jensenshannon", "chi2"] | None = None
+    # drift of device aggregates: a method that works on bin counts (auto = Jensen-Shannon
+    # >= 0.07 with an adjusted chi-square guard; psi, jensenshannon, chi2); None =
+    # monitoring.drift_method when it is one of them, else auto
+    drift_method: Literal["auto", "psi", "jensenshannon", "chi2"] | None = None
     drift_threshold: float | None = None
     # rows a device (or the pool) must have reported since the champion changed before its
     # drift is judged

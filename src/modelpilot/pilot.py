@@ -186,7 +186,7 @@ class Pilot:
 
         from modelpilot import auth
 
-        if token is None and not any(t.active for t in self.store.list_tokens()):
+        if token is None and not auth.tokens_exist(self.store):
             return f"{getpass.getuser()} (local)"
         return auth.require(self.store, token, "operator", action=action, model=self.cfg.model.name).name
 

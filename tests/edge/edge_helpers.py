@@ -59,7 +59,7 @@ def trained(seed: int, max_iter: int) -> tuple[Any, dict[str, Any], bytes, float
     """A fitted pipeline, its reference profile, its ONNX graph and validation accuracy (cached)."""
     pipe = make_pipeline(seed=seed, max_iter=max_iter)
     train = make_frame(600, seed)
-    val = make_frame(300, seed + 100)
+    val = make_frame(3000, seed + 100)
     proba = pipe.predict_proba(val[NUMERIC + CATEGORICAL])
     ref = build_reference(train[NUMERIC + CATEGORICAL], numeric=NUMERIC, categorical=CATEGORICAL)
     out = build_reference(pd.DataFrame(index=range(len(val))), numeric=[], categorical=[],

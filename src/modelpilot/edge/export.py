@@ -65,3 +65,27 @@ def export_version(cfg: PilotConfig, store: Any, artifacts: Any, version: int | 
 
     result.update(etag=etag_of(bundle), published=entry is not None)
     return result
+
+
+def fleet_pass(pilot: Any) -> dict[str, Any]:
+    """One fleet tick with the pilot's parts; a retrain trains on the configured data at home
+    (devices keep their rows), publishes the new version's bundle and starts the canary.
+
+    A device's rows never come home, so the retrain reads ``data.source`` — the data home
+    has; the canary across devices is what checks the new version on device data.
+    """
+    from modelpilot.edge.fleet import fleet_tick
+
+    cfg, store, artifacts = pilot.cfg, pilot.store, pilot.artifacts
+
+    def retrain(reason: str) -> int | None:
+        champion = store.get_alias(cfg.model.name, "champion")
+        result = pilot.train(kind="retrain", parent_version=champion, promote_first=False)
+        if result.status != "registered":
+            store.add_event("edge_retrain_rejected", model=cfg.model.name, subject=f"v{result.version}",
+                            actor="edge", reason=f"v{result.version} was {result.status}; devices keep v{champion}")
+            return None
+        export_version(cfg, store, artifacts, result.version, publish_it=True)
+        return int(result.version)
+
+    return fleet_tick(cfg, store, artifacts, retrain=retrain)

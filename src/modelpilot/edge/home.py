@@ -6,7 +6,12 @@ count; the same for the score and the predicted label; confusion counts or error
 labels arrived. The shares a drift method compares are those counts over the rows, exactly
 the shares :mod:`modelpilot.monitoring.drift` computes from raw rows — so PSI, Jensen–Shannon
 and χ² from a report equal the figures from the rows themselves (tested). KS and Wasserstein
-need the values themselves and are not offered here; ``auto`` becomes Jensen–Shannon.
+need the values themselves and are not offered here. ``auto`` on counts keeps the rule of
+:mod:`modelpilot.monitoring.drift.auto` for categorical columns and applies it to the
+numeric bins too: a column drifts when its Jensen–Shannon distance is at least 0.07 AND
+its χ² p-value, Benjamini–Hochberg-adjusted over the columns, is below 0.05 — so sampling
+noise on a small window (which alone moves a distance over 10 bins past 0.07 at a few
+hundred rows) does not flag a device.
 Performance from confusion counts gives accuracy and F1 exactly, from error sums RMSE, MAE
 and R²; ROC AUC and log loss need per-row scores and are left out.
 """
@@ -23,7 +28,8 @@ from modelpilot.monitoring.drift import DriftResult, get_drift_method
 from modelpilot.monitoring.drift.base import chi2_two_sample, js_distance, psi
 
 REPORT_FORMAT = "modelpilot.edge-report/1"
-EDGE_METHODS = ("psi", "jensenshannon", "chi2")
+EDGE_METHODS = ("auto", "psi", "jensenshannon", "chi2")
+AUTO_THRESHOLD, AUTO_ALPHA = 0.07, 0.05
 _COUNTS = ("numeric", "categorical")
 
 
@@ -151,8 +157,21 @@ def column_drift(method: str, threshold: float | None, spec: Mapping[str, Any], 
 
 
 def edge_method(name: str) -> str:
-    """The bucket method used for aggregates: the configured one when it works on counts."""
-    return name if name in EDGE_METHODS else "jensenshannon"
+    """The method used on aggregates: the configured one when it works on counts, else auto."""
+    return name if name in EDGE_METHODS else "auto"
+
+
+def _auto(specs: Mapping[str, Any], counts: dict[str, list[int]], rows: int, threshold: float | None,
+          adjust: bool = True) -> dict[str, DriftResult]:
+    from modelpilot.monitoring.drift import adjust_p_values
+
+    t = AUTO_THRESHOLD if threshold is None else threshold
+    names = list(counts)
+    dist = [column_drift("jensenshannon", t, specs[n], counts[n], rows).statistic for n in names]
+    p = np.asarray([column_drift("chi2", AUTO_ALPHA, specs[n], counts[n], rows).p_value for n in names], dtype=np.float64)
+    p_adj = adjust_p_values(p, "bh") if adjust else p
+    return {n: DriftResult(d, float(q), bool(d >= t and q < AUTO_ALPHA), "jensenshannon+chi2", t)
+            for n, d, q in zip(names, dist, p_adj, strict=True)}
 
 
 def drift_from_counts(reference: Mapping[str, Any], agg: Mapping[str, Any], method: str = "psi",
@@ -167,17 +186,18 @@ def drift_from_counts(reference: Mapping[str, Any], agg: Mapping[str, Any], meth
     method = edge_method(method)
     rows = int(agg["rows"])
     specs = reference["columns"]
-    columns: dict[str, Any] = {}
-    for section in _COUNTS:
-        for name, counts in agg[section].items():
-            res = column_drift(method, threshold, specs[name], counts, rows)
-            columns[name] = {**res.to_dict(), "type": specs[name]["type"]}
+    counts = {n: c for section in _COUNTS for n, c in agg[section].items()}
+    results = (_auto(specs, counts, rows, threshold) if method == "auto"
+               else {n: column_drift(method, threshold, specs[n], c, rows) for n, c in counts.items()})
+    columns = {n: {**r.to_dict(), "type": specs[n]["type"]} for n, r in results.items()}
     drifted = [n for n, c in columns.items() if c["drifted"]]
     pred: dict[str, Any] = {"score": None, "label": None}
     for key, out in (("score", "score"), ("prediction", "label")):
         spec = reference.get(key)
         if spec is not None and agg.get(key):
-            pred[out] = column_drift(method, threshold, spec, agg[key], rows).to_dict()
+            res = (_auto({key: spec}, {key: agg[key]}, rows, threshold, adjust=False)[key] if method == "auto"
+                   else column_drift(method, threshold, spec, agg[key], rows))
+            pred[out] = res.to_dict()
     return {
         "method": method, "n_reference": int(reference.get("rows", 0)), "n_current": rows,
         "columns": columns, "n_columns": len(columns), "n_drifted": len(drifted),
