@@ -44,6 +44,8 @@ def metrics_text(tmp_path: Path) -> str:
         summary={"metric": "accuracy", "performance": 0.81, "n_labelled": 400, "estimated_performance": 0.88,
                  "segment_performance": {"region=north": {"value": 0.64, "n": 150}},
                  "segment_estimated_performance": {"region=north": 0.86}})
+    event = store.add_event("promoted", model="churn")
+    store.queue_deliveries("ops", "http://127.0.0.1:9/hook", [event])
     app = create_app(cfg, store, open_artifacts(str(tmp_path / "artifacts")))
     try:
         return app.state.metrics.render().decode()  # the body of GET /metrics
@@ -84,6 +86,7 @@ def test_the_champion_series_carry_the_stored_report(tmp_path: Path) -> None:
     assert value("modelpilot_champion_performance", **base, segment="region=north") == 0.64
     assert value("modelpilot_champion_estimated_performance", **base, segment="region=north") == 0.86
     assert value("modelpilot_champion_labelled_rows", model="churn", version="1", segment="region=north") == 150
+    assert value("modelpilot_webhook_deliveries", webhook="ops", status="pending") == 1
     since = value("modelpilot_seconds_since_last_retrain", model="churn")
     assert 0 <= since < 600
     registered = value("modelpilot_last_retrain_timestamp_seconds", model="churn")

@@ -40,5 +40,6 @@ def test_an_attempt_is_claimed_once_among_racing_processes(store: Store) -> None
     [done] = store.deliveries(status="delivered")
     assert done.delivered_at is not None and done.attempts == 2
     assert not store.claim_delivery(d.id, 2, retry_at)  # delivered: never claimed again
+    assert store.delivery_counts() == {("ops", "delivered"): 1}
     with pytest.raises(RequestError, match="delivery status must be one of"):
         store.deliveries(status="sent")

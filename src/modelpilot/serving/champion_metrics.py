@@ -16,7 +16,9 @@ Series (all gauges; ``segment="all"`` is the whole window, others are ``column=v
 * ``modelpilot_monitoring_report_timestamp_seconds{model}`` — when the last report was made;
 * ``modelpilot_last_retrain_timestamp_seconds{model}`` and
   ``modelpilot_seconds_since_last_retrain{model}`` — the newest registered version
-  (initial training or retrain).
+  (initial training or retrain);
+* ``modelpilot_webhook_deliveries{webhook,status}`` — the webhook outbox's rows by status
+  (``pending``, ``delivered``, ``failed``; docs/webhooks.md).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ LABELLED = "modelpilot_champion_labelled_rows"
 REPORT_TIME = "modelpilot_monitoring_report_timestamp_seconds"
 RETRAIN_TIME = "modelpilot_last_retrain_timestamp_seconds"
 SINCE_RETRAIN = "modelpilot_seconds_since_last_retrain"
+DELIVERIES = "modelpilot_webhook_deliveries"
 
 
 def _families() -> dict[str, GaugeMetricFamily]:
@@ -55,6 +58,8 @@ def _families() -> dict[str, GaugeMetricFamily]:
             labels=["model"]),
         SINCE_RETRAIN: GaugeMetricFamily(
             SINCE_RETRAIN, "Seconds since the newest version was registered", labels=["model"]),
+        DELIVERIES: GaugeMetricFamily(
+            DELIVERIES, "Webhook deliveries in the outbox by webhook and status", labels=["webhook", "status"]),
     }
 
 
@@ -71,6 +76,7 @@ class ChampionCollector(Collector):
         self.ttl = ttl
         self._lock = threading.Lock()
         self._cached: tuple[float, list[dict[str, Any]]] = (-float("inf"), [])
+        self._deliveries: dict[tuple[str, str], int] = {}
 
     def describe(self) -> list[GaugeMetricFamily]:  # registration must not read the store
         return list(_families().values())
@@ -89,6 +95,7 @@ class ChampionCollector(Collector):
                 reports = [r for r in self.store.monitoring_reports(model, limit=20) if r.version == champion][:1]
                 rows.append({"model": model, "champion": champion, "report": reports[0] if reports else None,
                              "retrained": newest.created_at if newest is not None else None})
+            self._deliveries = self.store.delivery_counts()
             self._cached = (time.monotonic(), rows)
             return rows
 
@@ -118,4 +125,6 @@ class ChampionCollector(Collector):
             for segment, value in (s.get("segment_estimated_performance") or {}).items():
                 if value is not None:
                     families[ESTIMATED].add_metric([model, version, metric, segment], float(value))
+        for (webhook, status), n in sorted(self._deliveries.items()):
+            families[DELIVERIES].add_metric([webhook, status], float(n))
         yield from families.values()

@@ -132,3 +132,11 @@ class DeliveriesMixin(StoreBase):
                 .order_by(_D.id.desc()).limit(limit)
             ).all()
         return [_delivery(r) for r in rows]
+
+    def delivery_counts(self) -> dict[tuple[str, str], int]:
+        """How many deliveries each webhook has in each status: ``{(webhook, status): n}``."""
+        with self._db.read() as conn:
+            rows = conn.execute(
+                sa.select(_D.webhook, _D.status, sa.func.count()).group_by(_D.webhook, _D.status)
+            ).all()
+        return {(str(w), str(s)): int(n) for w, s, n in rows}
