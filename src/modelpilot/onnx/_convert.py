@@ -33,6 +33,8 @@ OPSET: dict[str, int] = {"": 17, "ai.onnx.ml": 3}
 #: at most this many of the check rows are compared (plus the probe rows)
 MAX_CHECK_ROWS = 2000
 _INSTALL = "pip install 'modelpilot[edge]'"
+# signature types fed as numbers (as the server's request schema parses them); the rest are categories
+NUMERIC_TYPES = frozenset({"float", "int", "number", "bool"})
 _UNKNOWN = "__modelpilot_unknown__"
 
 
@@ -135,7 +137,8 @@ def convert(pipeline: Any, signature: Sequence[Mapping[str, Any]], check_frame: 
                               "the version's validation rows (all signature columns)")
     if len(check_frame) == 0:
         raise ConversionError("no check rows: pass at least one row to compare the graph with")
-    view, kinds = _graph_view(pipeline, names)
+    categorical = {str(s["name"]) for s in signature if s.get("type") not in NUMERIC_TYPES}
+    view, kinds = _graph_view(pipeline, names, categorical)
     inputs: InputSchema = []
     for name in names:
         if name not in kinds:
@@ -218,7 +221,7 @@ def _input_casts(steps: list[tuple[str, Any]]) -> tuple[int, str | None]:
     return (count, marker) if cast and marker is not None else (0, None)
 
 
-def _graph_view(pipeline: Any, names: list[str]) -> tuple[Any, dict[str, str | None]]:
+def _graph_view(pipeline: Any, names: list[str], categorical: set[str]) -> tuple[Any, dict[str, str | None]]:
     """The pipeline without the categorical input casts, and each input column's kind
     (None: numeric, else the missing marker of a categorical column)."""
     from sklearn.compose import ColumnTransformer
@@ -245,6 +248,14 @@ def _graph_view(pipeline: Any, names: list[str]) -> tuple[Any, dict[str, str | N
             )
         chain = list(transformer.steps) if isinstance(transformer, Pipeline) else [(name, transformer)]
         count, marker = _input_casts(chain)
+        if not count and categorical.intersection(map(str, cols)):
+            raise ConversionError(
+                f"{_step_name([ct_name, name, chain[0][0]], chain[0][1])} takes the categorical "
+                f"column(s) {sorted(categorical.intersection(map(str, cols)))} without the string "
+                "casts modelpilot's pipeline starts them with (missing -> a string marker, then "
+                "str), so no ONNX string input can feed it: retrain the version with this modelpilot "
+                "(`modelpilot train`), whose pipeline converts"
+            )
         if count:
             rest = chain[count:]
             transformer = Pipeline(rest) if rest else "passthrough"

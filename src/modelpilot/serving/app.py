@@ -162,6 +162,9 @@ def create_app(
 
     def on_swap(name: str, old: int | None, new: int) -> None:
         metrics.model_version.labels(name).set(new)
+        served = cache.get(name)
+        if served is not None:
+            metrics.set_runtime(name, served.runtime)
         if old is not None:
             metrics.swaps.labels(name).inc()
 
@@ -388,7 +391,10 @@ def create_app(
     @app.get("/v1/models/{name}", **docs.MODEL_INFO)
     @_guard
     async def model_info(name: str) -> Response:
-        return _json(await run_in_threadpool(_describe, store, name, cfg))
+        info = await run_in_threadpool(_describe, store, name, cfg)
+        served = cache.get(name)
+        info["serving"] = None if served is None else {"version": served.version, "runtime": served.runtime}
+        return _json(info)
 
     from modelpilot.integrations.analysis import add_analysis_routes
     from modelpilot.serving.control import add_control_routes
@@ -453,6 +459,14 @@ def _quarantined(store: Any, metrics: ServingMetrics, model: str, kind: str, row
     )
 
 
+def _onnx_summary(lineage: Any) -> dict[str, Any] | None:
+    """A version's ONNX graph as the model info shows it: status, key and parity figures."""
+    info = (lineage or {}).get("onnx")
+    if not isinstance(info, dict):
+        return None  # registered before graphs were stored
+    return {k: info[k] for k in ("status", "key", "reason", "parity", "bytes") if k in info}
+
+
 def _describe(store: Any, name: str, cfg: Any = None) -> dict[str, Any]:
     if name not in store.list_models():
         raise ModelNotFound(f"no model named {name!r}: 'modelpilot status' lists the models")
@@ -462,6 +476,7 @@ def _describe(store: Any, name: str, cfg: Any = None) -> dict[str, Any]:
         {
             "version": v.version, "status": v.status, "task": v.task, "metrics": v.metrics,
             "created_at": v.created_at.isoformat(), "description": v.description,
+            "onnx": _onnx_summary(v.lineage),
         }
         for v in store.list_versions(name)
     ]

@@ -34,7 +34,7 @@ import pandas as pd
 
 from modelpilot.artifacts import load_model
 from modelpilot.errors import ModelNotFound, NotFound
-from modelpilot.serving.fastpath import FastPredict, compile_pipeline
+from modelpilot.serving.fastpath import FastPredict, compile_pipeline, nulls_as_nan
 from modelpilot.serving.schema import RequestSchema
 
 if TYPE_CHECKING:
@@ -67,17 +67,27 @@ class LoadedModel:
     classes: np.ndarray | None
     loaded_at: float
     fast: FastPredict | None = None  # see fastpath.py; None = the plain pipeline
+    onnx: Any = None  # a modelpilot.onnx.OnnxRunner checked at load, or None
 
     @property
     def task(self) -> str:
         return str(self.record.task)
 
+    @property
+    def runtime(self) -> str:
+        """What computes the predictions: ``onnxruntime``, ``fastpath`` or ``sklearn``."""
+        return "onnxruntime" if self.onnx is not None else "fastpath" if self.fast is not None else "sklearn"
+
     def predict_columns(self, columns: dict[str, np.ndarray]) -> Prediction:
         """Predict from one NumPy column per feature (the server's request form): the
-        verified fast path when there is one, else ONE DataFrame through the pipeline."""
-        if self.fast is None:
-            return self.predict(pd.DataFrame(columns, copy=False))
-        raw = self.fast(columns)
+        version's ONNX graph when it passed its load check, else the verified fast path,
+        else ONE DataFrame through the pipeline."""
+        if self.onnx is not None:
+            raw = self.onnx.run(columns)
+        elif self.fast is None:
+            return self.predict(pd.DataFrame(nulls_as_nan(columns), copy=False))
+        else:
+            raw = self.fast(columns)
         if self.classes is None:
             values = np.asarray(raw, dtype=np.float64)
             return Prediction(values, values, None)
@@ -128,12 +138,50 @@ def load_version(store: Any, artifacts: ArtifactStore, name: str, version: int) 
         classes[:] = list(record.classes)
     schema = RequestSchema(list(record.signature))
     proba = classes is not None and hasattr(pipeline, "predict_proba")
-    fast = compile_pipeline(pipeline, schema.names, _probe(schema, pipeline), proba=proba)
+    probe = _probe(schema, pipeline)
+    fast = compile_pipeline(pipeline, schema.names, probe, proba=proba)
+    usable = proba or classes is None
     return LoadedModel(
         name=name, version=int(record.version), record=record, pipeline=pipeline,
         schema=schema, classes=classes, loaded_at=time.time(),
-        fast=fast if (proba or classes is None) else None,
+        fast=fast if usable else None,
+        onnx=load_graph(artifacts, record, pipeline, probe) if usable else None,
     )
+
+
+def load_graph(artifacts: ArtifactStore, record: Any, pipeline: Any, probe: dict[str, np.ndarray]) -> Any:
+    """The version's ONNX graph in onnxruntime, if it has one that answers like the pipeline.
+
+    The graph was compared with the pipeline when it was registered; it is compared again
+    here, on the probe rows (ordinary, missing, extreme and unknown values), within the
+    same tolerances (:mod:`modelpilot.onnx`), because the file is read back from storage
+    and onnxruntime may differ from the one that checked it. Any failure — onnxruntime
+    not installed, an unreadable graph, a difference — is logged and returns None: the
+    server then uses the fast path or scikit-learn.
+    """
+    info = (record.lineage or {}).get("onnx") or {}
+    if info.get("status") != "converted" or not info.get("key"):
+        return None
+    where = f"model {record.model!r} v{record.version}"
+    try:
+        from modelpilot.onnx import OnnxRunner, available, compare
+
+        if not available():
+            log.info("%s has an ONNX graph but onnxruntime is not installed (pip install "
+                     "'modelpilot[edge]'); serving it with scikit-learn", where)
+            return None
+        runner = OnnxRunner(artifacts.get_bytes(info["key"]), info["inputs"], info["output"])
+        frame = pd.DataFrame(nulls_as_nan(probe), copy=False)
+        classifier = record.task == "classification"
+        expected = pipeline.predict_proba(frame) if classifier else pipeline.predict(frame)
+        parity = compare("classification" if classifier else "regression", expected, runner.run(probe))
+    except Exception:
+        log.warning("%s: its ONNX graph cannot run; serving it with scikit-learn", where, exc_info=True)
+        return None
+    if not parity.passed:
+        log.warning("%s: its ONNX graph differs from the pipeline (%s); not using it", where, parity.describe())
+        return None
+    return runner
 
 
 def _probe(schema: RequestSchema, pipeline: Any) -> dict[str, np.ndarray]:

@@ -1,13 +1,16 @@
 """Fitted preprocessing steps compiled to plain NumPy, built once when a model loads.
 
-A fitted ``SimpleImputer``, ``StandardScaler``, ``OrdinalEncoder`` or ``OneHotEncoder``
+A fitted ``SimpleImputer``, ``StandardScaler``, ``OrdinalEncoder``, ``OneHotEncoder`` or
+``FunctionTransformer`` cast
 spends almost all of a one-row ``transform`` validating its input (``check_array``,
 dataframe detection, the unknown-category bookkeeping), not transforming it. The server
 already holds validated NumPy columns, so :func:`compile_step` turns each of these fitted
 steps into a closure over its *public* fitted attributes (``statistics_``, ``mean_``,
 ``scale_``, ``categories_``, ``drop_idx_``) that does only the arithmetic or the lookups:
 
-* ``SimpleImputer`` (NaN as the missing marker, no indicator): missing → ``statistics_``;
+* ``SimpleImputer`` (no indicator): on numbers NaN → ``statistics_``; on categories
+  (object arrays) NaN, None or a string marker → ``statistics_``, as sklearn tests them;
+* ``FunctionTransformer(np.asarray, kw_args={"dtype": ...})``: the cast itself;
 * ``StandardScaler``: ``(x - mean_) / scale_``, the same two in-place operations;
 * ``OrdinalEncoder``: a dict from category to code per column — a miss is the encoder's
   ``unknown_value`` (or the same ``ValueError`` as ``handle_unknown="error"``), the
@@ -16,7 +19,7 @@ steps into a closure over its *public* fitted attributes (``statistics_``, ``mea
 
 Equality follows the encoders' own rule for object columns (Python ``==``/hash, None and
 NaN as missing markers), so ``True`` finds a category ``1`` exactly as scikit-learn does.
-Anything else (infrequent categories, sparse output, other missing markers, an unknown
+Anything else (infrequent categories found at fit, sparse output, other missing markers, an unknown
 class, even a subclass) is not compiled: the caller keeps the fitted transformer.
 The caller still checks the whole compiled pipeline against the real one on probe rows
 before using it (``fastpath.py``).
@@ -31,9 +34,10 @@ from typing import Any
 
 import numpy as np
 from sklearn.impute import SimpleImputer
-from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
 Transform = Callable[[np.ndarray], np.ndarray]
+_NONE = np.array(None, dtype=object)  # compared elementwise: which cells hold None
 _MISS = -2  # a dict miss: not a plain category (maybe NaN, maybe unknown)
 
 
@@ -50,16 +54,18 @@ def compile_step(step: Any, kind: str | None) -> tuple[Transform, str] | None:
             object) or None when unknown (nothing is compiled then).
     """
     compiler = _COMPILERS.get(type(step))
-    if compiler is None or kind not in ("f", "O"):
+    if compiler is None or kind not in ("f", "O", "U"):
         return None
     return compiler(step, kind)
 
 
 def _imputer(imp: Any, kind: str) -> tuple[Transform, str] | None:
     stats = np.asarray(imp.statistics_)
+    if kind == "O":
+        return _object_imputer(imp, stats)
     if (kind != "f" or imp.add_indicator or not _is_nan(imp.missing_values)
             or stats.dtype.kind != "f" or not np.isfinite(stats).all()):
-        return None  # object input, indicators, dropped all-missing columns: keep sklearn's
+        return None  # indicators, dropped all-missing columns: keep sklearn's
     stats = stats.astype(np.float64)
 
     def transform(x: np.ndarray) -> np.ndarray:
@@ -67,6 +73,51 @@ def _imputer(imp: Any, kind: str) -> tuple[Transform, str] | None:
         return np.where(missing, stats, x) if missing.any() else x
 
     return transform, "f"
+
+
+def _object_imputer(imp: Any, stats: np.ndarray) -> tuple[Transform, str] | None:
+    """Categories: ``missing_values`` (NaN, None or a string) → ``statistics_``, per column."""
+    marker = imp.missing_values
+    values = stats.tolist()
+    if (imp.add_indicator or stats.dtype.kind != "O" or stats.ndim != 1
+            or any(v is None or _is_nan(v) for v in values)):
+        return None  # indicators, all-missing columns (sklearn drops them): keep sklearn's
+    missing: Callable[[np.ndarray], np.ndarray]
+    if marker is None:
+        missing = lambda x: np.equal(x, _NONE)  # noqa: E731
+    elif _is_nan(marker):
+        missing = lambda x: x != x  # noqa: E731 - sklearn's own test for NaN in object arrays
+    elif isinstance(marker, str):
+        missing = lambda x: np.equal(x, marker)  # noqa: E731
+    else:
+        return None
+    fill = np.empty(len(values), dtype=object)
+    fill[:] = values
+
+    def transform(x: np.ndarray) -> np.ndarray:
+        if x.ndim != 2 or x.shape[1] != len(fill):
+            raise ValueError(f"expected {len(fill)} columns, got {x.shape}")
+        mask = np.asarray(missing(x), dtype=bool)
+        if not mask.any():
+            return x
+        out = x.copy()
+        out[mask] = np.broadcast_to(fill, x.shape)[mask]
+        return out
+
+    return transform, "O"
+
+
+def _cast(ft: Any, kind: str) -> tuple[Transform, str] | None:
+    """``FunctionTransformer(np.asarray, kw_args={"dtype": ...})``: the cast itself."""
+    kw = ft.kw_args or {}
+    if ft.func is not np.asarray or set(kw) != {"dtype"} or ft.validate or ft.inverse_func is not None:
+        return None
+    dtype = np.dtype(kw["dtype"])
+
+    def transform(x: np.ndarray) -> np.ndarray:
+        return np.asarray(x, dtype=dtype)
+
+    return transform, dtype.kind
 
 
 def _scaler(sc: Any, kind: str) -> tuple[Transform, str] | None:
@@ -112,8 +163,14 @@ class _Lookup:
 
 
 def _plain_encoder(enc: Any) -> bool:
-    return (getattr(enc, "max_categories", None) is None
-            and getattr(enc, "min_frequency", None) is None)
+    """No infrequent-category grouping: none configured, or none found when fitted
+    (``max_categories`` above every column's count of categories)."""
+    if getattr(enc, "max_categories", None) is None and getattr(enc, "min_frequency", None) is None:
+        return True
+    try:
+        return all(group is None for group in enc.infrequent_categories_)
+    except AttributeError:
+        return False
 
 
 def _unknown_error(enc: Any, column: int, values: list[Any], idx: list[int]) -> ValueError:
@@ -201,4 +258,5 @@ _COMPILERS: dict[type, Callable[[Any, str], tuple[Transform, str] | None]] = {
     StandardScaler: _scaler,
     OrdinalEncoder: _ordinal,
     OneHotEncoder: _onehot,
+    FunctionTransformer: _cast,
 }

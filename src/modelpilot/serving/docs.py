@@ -49,6 +49,9 @@ class ModelInfo(BaseModel):
     challengers: list[Any]
     traffic: dict[str, float]
     rollout: dict[str, Any] | None
+    serving: dict[str, Any] | None = Field(
+        None, description='the version this server process serves and its runtime: '
+        '{"version": N, "runtime": "onnxruntime" | "fastpath" | "sklearn"} (null: not loaded yet)')
 
 
 class Health(BaseModel):

@@ -37,6 +37,30 @@ log = logging.getLogger(__name__)
 
 Columns = dict[str, np.ndarray]
 FastPredict = Callable[[Columns], np.ndarray]
+_NONE = np.array(None, dtype=object)  # compared elementwise: which cells hold None
+
+
+def nulls_as_nan(columns: Columns) -> Columns:
+    """The columns with ``None`` in object columns replaced by ``NaN``.
+
+    A JSON ``null`` arrives as ``None``. In a DataFrame, pandas turns it into ``NaN`` when a
+    column holds only strings, and keeps ``None`` otherwise — so whether a pipeline saw a
+    missing value or the category ``"None"`` depended on the other values of the request.
+    The server decides once: a null is missing (``NaN``), like a missing value in training
+    data; the fast path and the DataFrame path then agree on every row.
+    """
+    out = columns
+    for name, col in columns.items():
+        if col.dtype.kind != "O":
+            continue
+        nulls = np.equal(col, _NONE)
+        if nulls.any():
+            if out is columns:
+                out = dict(columns)
+            fixed = col.copy()
+            fixed[nulls] = np.nan
+            out[name] = fixed
+    return out
 
 
 def _strip(estimator: Any) -> Any:
@@ -118,6 +142,7 @@ def compile_pipeline(pipeline: Any, names: tuple[str, ...], probe: Columns, *,
         method = final.predict_proba if proba else final.predict
 
         def predict(columns: Columns) -> np.ndarray:
+            columns = nulls_as_nan(columns)
             blocks = []
             for chain, cols in parts:
                 block = np.column_stack([columns[c] for c in cols])
@@ -125,7 +150,7 @@ def compile_pipeline(pipeline: Any, names: tuple[str, ...], probe: Columns, *,
             x = blocks[0] if len(blocks) == 1 else np.hstack(blocks)
             return np.asarray(method(_apply(middle, x)))
 
-        frame = pd.DataFrame(probe, copy=False)
+        frame = pd.DataFrame(nulls_as_nan(probe), copy=False)
         expected = pipeline.predict_proba(frame) if proba else pipeline.predict(frame)
         got = predict(probe)
         if got.shape != np.shape(expected) or not np.array_equal(got, np.asarray(expected)):

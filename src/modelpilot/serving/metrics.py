@@ -18,6 +18,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 __all__ = ["CONTENT_TYPE_LATEST", "ServingMetrics"]
 
+#: what can compute a served model's predictions, fastest first (serving/cache.py)
+RUNTIMES = ("onnxruntime", "fastpath", "sklearn")
+
 # model latency in seconds: fine buckets below 10 ms where a tabular model lives
 _LATENCY_BUCKETS = (
     0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -66,6 +69,11 @@ class ServingMetrics:
         self.model_version = Gauge(
             "modelpilot_model_version", "Version currently served per model", ["model"], registry=r
         )
+        self.runtime = Gauge(
+            "modelpilot_model_runtime",
+            "1 for the runtime computing each served model's predictions (onnxruntime, "
+            "fastpath or sklearn), 0 for the others", ["model", "runtime"], registry=r,
+        )
         self.swaps = Counter(
             "modelpilot_model_swaps", "Hot swaps of a served model version", ["model"], registry=r
         )
@@ -91,6 +99,11 @@ class ServingMetrics:
             self._children[key] = pair
         pair[0].inc()
         pair[1].observe(seconds)
+
+    def set_runtime(self, model: str, runtime: str) -> None:
+        """Mark ``runtime`` as the one serving ``model`` (the others drop to 0)."""
+        for name in RUNTIMES:
+            self.runtime.labels(model, name).set(1.0 if name == runtime else 0.0)
 
     def count_request(self, model: str, version: str, endpoint: str, status: int) -> None:
         self.requests.labels(model, version, endpoint, str(status)).inc()

@@ -10,6 +10,7 @@ live traffic with; it is stored as a JSON artifact next to the model.
 from __future__ import annotations
 
 import importlib.util
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from modelpilot.errors import ModelpilotError
 from modelpilot.monitoring.calibration import fit_calibration
 from modelpilot.monitoring.errormodel import fit_error_model
 from modelpilot.monitoring.reference import build_reference
+
+log = logging.getLogger(__name__)
 
 
 def save_bundle(artifacts: ArtifactStore, pipeline: Pipeline) -> str:
@@ -81,6 +84,40 @@ def save_reference(
                 categories=categories, seed=seed,
             )
     return put_json(artifacts, profile)
+
+
+def save_onnx(artifacts: ArtifactStore, pipeline: Pipeline, signature: list[dict[str, Any]],
+              check_frame: pd.DataFrame) -> dict[str, Any]:
+    """Convert the bundle to ONNX and store the graph when it matches the pipeline.
+
+    The graph is a second, code-free format of the same model (:mod:`modelpilot.onnx`):
+    stored content-addressed beside the skops file only when its parity check on
+    ``check_frame`` (the validation rows) passes. A model that does not convert still
+    registers — it is served from its skops file.
+
+    Returns:
+        What the version records as ``lineage["onnx"]``: ``{"status": "converted", "key",
+        "inputs", "output", "task", "parity", "opset", "bytes"}``, or ``{"status":
+        "failed" | "unavailable", "reason"}`` (with ``"parity"`` when the figures were
+        outside the tolerance).
+    """
+    from modelpilot.onnx import ConversionError, available, convert
+
+    if not available():
+        return {"status": "unavailable",
+                "reason": "skl2onnx/onnxruntime are not installed: pip install 'modelpilot[edge]'"}
+    try:
+        converted = convert(pipeline, signature, check_frame)
+    except ConversionError as exc:
+        return {"status": "failed", "reason": str(exc)}
+    except Exception as exc:  # a converter bug must never fail the training run
+        log.warning("ONNX conversion failed unexpectedly", exc_info=True)
+        return {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
+    if not converted.parity.passed:
+        return {"status": "failed", "reason": f"the graph does not match the pipeline: {converted.parity.describe()}",
+                "parity": converted.parity.to_dict()}
+    key = artifacts.put_bytes(converted.graph, suffix=".onnx")
+    return {"status": "converted", "key": key, **converted.describe()}
 
 
 _ONNX_TYPES = {"float": "FloatTensorType", "int": "Int64TensorType", "bool": "BooleanTensorType"}

@@ -51,7 +51,7 @@ from modelpilot.training.evaluate import (
     segment_metrics,
 )
 from modelpilot.training.fit import fit_final
-from modelpilot.training.package import save_bundle, save_reference
+from modelpilot.training.package import save_bundle, save_onnx, save_reference
 from modelpilot.training.profile import Profiler, estimate_cost
 from modelpilot.training.result import TrainResult, to_jsonable
 from modelpilot.training.split import split_frame
@@ -290,6 +290,8 @@ def _train_run(
                                  classes=np.asarray(pipe.classes_) if task == "classification" else None,
                                  seed=cfg.model.seed)
         art_key = save_bundle(artifacts, pipe)
+        # the code-free second format, checked against the pipeline on the validation rows
+        onnx_graph = save_onnx(artifacts, pipe, features.signature, X_va)
         report("package", 1, 1)
 
     with prof.stage("register"):
@@ -302,7 +304,8 @@ def _train_run(
         gate = threshold_gate(ev["metrics"], ev["train_metrics"], cfg, primary_metric=metric)
         classes = to_jsonable(np.asarray(pipe.classes_)) if task == "classification" else None
         lineage = {"dataset_hashes": [snap.hash], "config_hash": cfg.config_hash(), "git_sha": sha,
-                   "parent_version": parent_version, "run_id": run_id, "estimator": est}
+                   "parent_version": parent_version, "run_id": run_id, "estimator": est,
+                   "onnx": onnx_graph}
         rec = store.register_version(
             name, run_id=run_id, artifact_key=art_key, reference_key=ref_key, signature=features.signature,
             task=task, classes=classes, metrics=ev["metrics"], lineage=lineage, cost=cost["total"],
