@@ -18,6 +18,21 @@ extra memory, and the ratio (target >= 50x). ``--evidently-rows N`` measures Evi
 smaller size and extrapolates its time linearly, saying so.
 
     /work/main/.venv/bin/python benchmarks/bench_drift.py --sizes 1000000 --compare-evidently
+
+Embedding drift (``--embedding-rows N``, default 100,000; ``--sizes`` with no value skips the
+tabular part): N × 384 unit vectors on a 32-dimensional latent subspace (like sentence
+embeddings) as the reference and as the current window, once undrifted and once with the
+latent mean moved by 0.3. Prints the profile time (once, at training) and the time of each
+detector; targets: MMD on a 2,000-row subsample (1,000 per side) with 200 permutations
+under 3 s, the domain classifier under 10 s; the embedding's verdict (any detector) must
+flag the moved window and no detector the undrifted one (each detector's own verdict on the
+moved window is printed: the domain classifier's AUC floor of 0.55 is above what a 0.3 shift
+of one latent dimension allows a linear model on 2,000 rows, so it is expected to miss it).
+MMD also runs with 2,000 rows per side, for reference. Joint (tabular) drift: PCA
+reconstruction error and the tree domain classifier on the tabular frames above, timed at
+each size; only the classifier is judged on the drifted frame, because mean shifts of
+uncorrelated columns do not move rows off the reference's principal subspace (the PCA
+error's blind spot by design; it is for broken correlations).
 """
 
 from __future__ import annotations
@@ -184,9 +199,75 @@ def compare_evidently(rows: int, target_rows: int, repeat: int) -> bool:
     return ok
 
 
+EMBED_DIM, TARGET_MMD_S, TARGET_DOMAIN_S = 384, 3.0, 10.0
+
+
+def embeddings(n: int, seed: int, shift: float) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    basis = np.random.default_rng(99).normal(size=(EMBED_DIM, 32)) / np.sqrt(32)
+    z = rng.normal(size=(n, 32))
+    z[:, 0] += shift
+    out = np.tanh(z @ basis.T + 0.1 * rng.normal(size=(n, EMBED_DIM)))
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def run_embedding(n: int) -> bool:
+    from modelpilot.monitoring.embedding import MMDDrift, PCAComponentDrift, fit_embedding_profile
+    from modelpilot.monitoring.multivariate import DomainClassifierDrift
+
+    print(f"\nembedding drift: {n:,} x {EMBED_DIM} reference vs {n:,} x {EMBED_DIM} current")
+    ref = embeddings(n, 1, 0.0)
+    profile, t_profile = timed(fit_embedding_profile, ref)
+    print(f"  profile (once, at training): {t_profile:.2f} s, {len(profile['pca']['components'])} components")
+    ok = True
+    for label, shift in (("undrifted", 0.0), ("latent mean +0.3", 0.3)):
+        cur = embeddings(n, 2, shift)
+        verdicts = []
+        for name, detector, target in (
+            ("mmd 1000/side, 200 perms", MMDDrift(sample_size=1000), TARGET_MMD_S),
+            ("mmd 2000/side, 200 perms", MMDDrift(sample_size=2000), None),
+            ("domain classifier (5-fold)", DomainClassifierDrift(model="linear"), TARGET_DOMAIN_S),
+            ("pca components", PCAComponentDrift(), None),
+        ):
+            res, secs = timed(detector.score_matrix, profile, cur)
+            verdicts.append(res.drifted)
+            right = res.drifted == (shift > 0) or shift > 0  # judged per detector only when undrifted
+            fast = target is None or secs <= target
+            ok &= right and fast
+            print(f"  {label:<18} {name:<28} {secs:6.2f} s{'' if target is None else f' (target < {target:.0f} s)'}"
+                  f"  statistic {res.statistic:.4g}  p {res.p_value if res.p_value is None else round(res.p_value, 4)}"
+                  f"  drifted={res.drifted}{'' if right else '  WRONG'}{'' if fast else '  SLOW'}")
+        ok &= any(verdicts) == (shift > 0)
+        print(f"  {label:<18} embedding verdict (any detector): drifted={any(verdicts)}")
+    return ok
+
+
+def run_joint(n: int) -> bool:
+    from modelpilot.monitoring.multivariate import (
+        DomainClassifierDrift,
+        PCAReconstructionDrift,
+        fit_joint_profile,
+    )
+
+    ref, same = make_frame(n, 1, shift=False), make_frame(n, 2, shift=False)
+    num = [f"n{i}" for i in range(N_NUMERIC)]
+    cat = [f"c{i}" for i in range(N_CATEGORICAL)]
+    profile, t_profile = timed(fit_joint_profile, ref, numeric=num, categorical=cat)
+    print(f"\njoint drift at {n:,} rows: profile {t_profile:.2f} s")
+    ok = True
+    for label, cur in (("undrifted", same), ("drifted", make_frame(n, 2, shift=True))):
+        for detector in (PCAReconstructionDrift(), DomainClassifierDrift()):
+            res, secs = timed(detector.score, profile, cur)
+            right = res.drifted == (label == "drifted") or (label == "drifted" and detector.name == "pca_reconstruction")
+            ok &= right
+            print(f"  {label:<10} {detector.name:<20} {secs:6.2f} s  statistic {res.statistic:.4g}  "
+                  f"drifted={res.drifted}{'' if right else '  WRONG'}")
+    return ok
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[100_000, 1_000_000])
     parser.add_argument("--compare-evidently", action="store_true",
                         help="time Evidently's DataDriftPreset on the same data at the largest "
                         "size (own venv: benchmarks/.venvs/evidently, built once)")
@@ -194,8 +275,12 @@ def main() -> None:
                         help="run Evidently at this many rows instead (its time at the largest "
                         "size is then extrapolated linearly, and said so)")
     parser.add_argument("--repeat", type=int, default=1, help="repeat the comparison N times")
+    parser.add_argument("--embedding-rows", type=int, default=100_000, help="rows per side of the embedding benchmark (0 skips it)")
     args = parser.parse_args()
     results = [run(n) for n in args.sizes]
+    results += [run_joint(n) for n in args.sizes]
+    if args.embedding_rows:
+        results.append(run_embedding(args.embedding_rows))
     if args.compare_evidently:
         target = max(args.sizes)
         results.append(compare_evidently(args.evidently_rows or target, target, args.repeat))
