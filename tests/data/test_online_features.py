@@ -121,6 +121,12 @@ def test_a_body_with_only_the_key_gets_the_features(tmp_path: Path) -> None:
     with pytest.raises(RequestError, match=r"no online features for customer \['nobody'\]"):
         enrich_body(table, orjson.dumps({"instances": [{"customer": "nobody", "tenure": 1}]}), ["spend_30d", "tenure"])
     assert enrich_body(table, b"not json", ["x"]) == b"not json"  # the parser reports it
+    batch = events(feats).drop(columns="y")
+    assert table.fill(batch, "ts").equals(table.join(batch, "ts"))  # a batch with its event time: point-in-time
+    now = table.fill(batch.drop(columns="ts"), "ts")  # without: the latest rows, as a request
+    assert now.loc[0, ["spend_30d", "plan"]].to_dict() == table.lookup([(batch.loc[0, "customer"],)])[0]
+    with pytest.raises(DataError, match="needs the entity key"):
+        table.fill(pd.DataFrame({"tenure": [1]}), None)
 
 
 def test_configuration_mistakes_are_named(tmp_path: Path) -> None:

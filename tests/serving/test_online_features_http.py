@@ -84,6 +84,11 @@ def test_entity_only_requests_get_the_training_definition_of_features(tmp_path: 
         assert by_key.json()["predictions"] == by_value.json()["predictions"]
         assert by_key.json()["probabilities"] == by_value.json()["probabilities"]
         assert unknown.status_code == 422 and "no online features for customer ['zz']" in unknown.text
+        # a batch file with only the keys: scored like the requests
+        pd.DataFrame({"customer": customers, "tenure": 12}).to_parquet(tmp_path / "keys.parquet", index=False)
+        pilot.predict(tmp_path / "keys.parquet", tmp_path / "scored.parquet")
+        scored = pd.read_parquet(tmp_path / "scored.parquet")
+        assert [str(p) for p in scored["prediction"]] == [str(p) for p in by_value.json()["predictions"]]
         reader = PredictionLogReader(pilot.artifacts, "churn")
         try:
             logged = reader.joined().set_index("request_id")

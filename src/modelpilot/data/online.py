@@ -169,6 +169,25 @@ class FeatureTable:
         out[event_time] = events[event_time].to_numpy()  # the caller's dtype, untouched
         return out
 
+    def fill(self, frame: pd.DataFrame, event_time: str | None) -> pd.DataFrame:
+        """A batch to score with its features added: point-in-time at each row's
+        ``event_time`` when the batch has that column, else the latest rows (as a request).
+
+        Raises:
+            DataError: the batch lacks the entity key column(s).
+        """
+        if event_time and event_time in frame.columns:
+            return self.join(frame, event_time)
+        missing = [k for k in self.spec.entity if k not in frame.columns]
+        if missing:
+            raise DataError(f"online_features: the batch has no column(s) {missing}: it needs the entity key(s) "
+                            f"{self.spec.entity} or the feature columns {self.spec.features}")
+        found = self.lookup(list(zip(*(frame[k].tolist() for k in self.spec.entity), strict=True)))
+        out = frame.copy()
+        for f in self.spec.features:
+            out[f] = [None if row is None else row[f] for row in found]
+        return out
+
     # ------------------------------------------------------------------ serving: the lookup
 
     def _memory(self) -> dict[Key, tuple[list[Any], list[tuple[Any, ...]]]]:

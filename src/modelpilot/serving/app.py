@@ -414,7 +414,8 @@ def create_app(
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:
-        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+        # off the event loop: the champions' series may read the store (champion_metrics.py)
+        return Response(await run_in_threadpool(metrics.render), media_type=CONTENT_TYPE_LATEST)
 
     from modelpilot.ui import ui_router  # the dashboard, at /ui
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from modelpilot.config import PilotConfig
+from modelpilot.data.online import FeatureTable
 from modelpilot.errors import DataError
 from modelpilot.serving.cache import LoadedModel, ModelCache
 from modelpilot.serving.predlog import PredictionBatch, PredictionLogWriter
@@ -103,6 +104,9 @@ def predict_batch(
         raise DataError(f"no input file at {str(src)!r}: pass an existing .parquet or .csv file")
     loaded = ModelCache(store, artifacts).load(name)
     frame = read(src)
+    online = FeatureTable.of(cfg)
+    if online is not None and not any(f in frame.columns for f in online.spec.features):
+        frame = online.fill(frame, online.spec.event_time or cfg.model.time_column)
     id_col = cfg.model.id_column
     writer = PredictionLogWriter(
         artifacts, flush_rows=cfg.serving.log_flush_rows, flush_interval=cfg.serving.log_flush_interval
