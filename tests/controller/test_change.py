@@ -83,6 +83,14 @@ def test_refreshes_follow_the_post_change_rows_up_to_the_full_window(make_pilot:
     # the first model on one batch after the change, then at 2x, then the full window
     assert read == [500, 1000, 2000], read
     assert all(i["after_change"] and i["history_rows"] == 0 for i in retrains)
+    # every retrain after the change starts from scratch, refreshes included
+    for r in results:
+        if r.retrain is not None:
+            run = pilot.store.get_run(pilot.store.get_version("churn", r.retrain["version"]).run_id)
+            assert run.tags["warm_start"]["used"] is False, run.tags["warm_start"]
+    # a refresh of a post-change champion is refused only when shown worse
+    refreshes = [r for r in results if r.gate is not None and r.retrain["info"].get("refresh")]
+    assert refreshes and all(r.gate["numbers"]["test"] == "bootstrap refresh" for r in refreshes)
     state = TriggerState.from_dict(pilot.store.get_state_record("controller", "churn").value["triggers"])
     assert state.change is not None and state.change.trained_rows == 2000
     fired = [_change(r)["reason"] for r in results if _change(r)["status"] == "fired"]

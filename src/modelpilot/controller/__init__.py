@@ -452,6 +452,8 @@ class Controller:
                 stale_champion=stale,
                 # the champion predates the change, or a refresh is under way: not worse is enough
                 non_inferiority=stale or known.trained_rows < cfg.retraining.recent_rows,
+                # the champion learned from rows after the change too, from fewer of them
+                refresh=not stale,
                 change_since=known.since.isoformat(),
             )
         return data
@@ -520,7 +522,7 @@ class Controller:
         holdout = read_frame(self.artifacts, job["holdout_key"])
         info = job.get("info", {})
         verdict = gate_candidate(self.cfg, self.store, self.artifacts, candidate, champion, holdout,
-                                 after_change=bool(info.get("non_inferiority")))
+                                 after_change=bool(info.get("non_inferiority")), refresh=bool(info.get("refresh")))
         verdict = check_labels(self.cfg, self.store, self.window, champion, candidate.version, verdict)
         result.gate = verdict
         if not verdict["passed"]:
@@ -620,9 +622,10 @@ class Controller:
         keeper.start()
         try:
             cfg = self.cfg
-            if cfg.retraining.warm_start and job.get("info", {}).get("stale_champion"):
-                # the champion learned the concept before the change: boosting on from it fits the
-                # new concept badly, so a retrain after a detected change starts from scratch
+            if cfg.retraining.warm_start and job.get("info", {}).get("after_change"):
+                # boosting on from a stale champion fits the new concept badly, and from a model
+                # after the change keeps the noise of the few rows it learned from (or an earlier
+                # state of a concept still moving): every retrain after a change starts from scratch
                 cfg = cfg.model_copy(update={"retraining": cfg.retraining.model_copy(update={"warm_start": False})})
             args = (cfg, job["train_key"], job["key"], job["champion"])
             resampled = int(job.get("info", {}).get("resampled_rows") or 0)

@@ -30,6 +30,7 @@ def gate_candidate(
     holdout: pd.DataFrame,
     *,
     after_change: bool = False,
+    refresh: bool = False,
 ) -> dict[str, Any]:
     """Decide whether ``candidate`` may replace ``champion``.
 
@@ -63,7 +64,7 @@ def gate_candidate(
         y, pred_old, pred_new, task=candidate.task, metric=cfg.primary_metric, cfg=cfg.gates,
         proba_champion=proba_old, proba_challenger=proba_new, segments=segments,
         classes=candidate.classes, seed=cfg.model.seed,
-        non_inferiority_margin=cfg.gates.non_inferiority_margin if after_change else None,
+        non_inferiority_margin=cfg.gates.non_inferiority_margin if after_change else None, refresh=refresh,
     )
     numbers = {
         "metric": cfg.primary_metric, "champion": cmp.champion_metric, "challenger": cmp.challenger_metric,

@@ -26,6 +26,15 @@ first check becomes ``not_worse`` (``delta > -δ``) and the test rejects "improv
 then goes to the model trained on the new concept. :func:`noninferiority_rows` gives the
 holdout that test needs for its power.
 
+A *refresh* (``refresh=True``) replaces a champion that itself learned from rows after the
+change, on fewer of them: the same recipe on more rows of the same concept is expected to
+be better (the learning curve), so the burden of proof turns round. The check
+``not_shown_worse`` refuses it only when the holdout shows it worse than the champion — the
+one-sided test of "improvement >= 0" rejects at ``gates.alpha`` — and ``not_worse`` still
+asks the point improvement to exceed -δ. A refresh adds post-change rows at most a few
+times the champion's, so its holdout (a quarter of them) is far too small to *prove* a
+difference of a point or two; demanding proof would keep the model that read fewer rows.
+
 Example::
 
     >>> import numpy as np
@@ -88,7 +97,10 @@ class ComparisonResult:
     @property
     def summary(self) -> str:
         """One line for an event: the verdict and the headline numbers."""
-        verdict = "challenger beats champion" if self.passed else "challenger rejected"
+        mode = self.details.get("mode")
+        verdict = ("challenger rejected" if not self.passed else "refresh not shown worse than the champion"
+                   if mode == "refresh" else "challenger not worse than the stale champion"
+                   if mode == "non_inferiority" else "challenger beats champion")
         p = f", p={self.p_value:.3g}" if self.p_value is not None else ""
         head = (
             f"{verdict}: {self.metric} {self.challenger_metric:.4f} vs {self.champion_metric:.4f} "
@@ -115,6 +127,7 @@ def compare_to_champion(
     classes: Sequence[Any] | None = None,
     seed: int = 0,
     non_inferiority_margin: float | None = None,
+    refresh: bool = False,
 ) -> ComparisonResult:
     """Decide whether the challenger may replace the champion.
 
@@ -132,6 +145,9 @@ def compare_to_champion(
         seed: seed of the bootstrap resampling.
         non_inferiority_margin: test non-inferiority at this margin instead of superiority
             (after a located change; see the module docstring).
+        refresh: with ``non_inferiority_margin``: the champion itself learned from rows after
+            the change, on fewer of them than the challenger (a refresh), so the challenger is
+            refused only when the holdout shows it worse (see the module docstring).
 
     Returns:
         The :class:`ComparisonResult`; ``passed`` is False with ``reasons`` otherwise.
@@ -185,11 +201,24 @@ def compare_to_champion(
     ]
     ci_low = ci_high = p_value = None
     details: dict[str, Any] = {}
+    refresh = refresh and non_inferiority_margin is not None
     if cfg.test == "bootstrap":
-        ci_low, ci_high, p_value, details = _bootstrap(scorer, p_old, p_new, sign, margin, cfg, seed)
+        ci_low, ci_high, p_value, details = _bootstrap(scorer, p_old, p_new, sign, margin, cfg, seed, worse=refresh)
     elif cfg.test == "mcnemar":
-        ci_low, ci_high, p_value, details = _mcnemar(y, p_old, p_new, margin, cfg.alpha)
-    if p_value is not None:
+        ci_low, ci_high, p_value, details = _mcnemar(y, p_old, p_new, margin, cfg.alpha, worse=refresh)
+    if p_value is not None and refresh:
+        checks.append(
+            _check(
+                "not_shown_worse",
+                p_value >= cfg.alpha,
+                p_value,
+                cfg.alpha,
+                f"{cfg.test} test: p={p_value:.4g} that the refresh is not worse than the champion "
+                f"(refused below {cfg.alpha}); {100 * (1 - 2 * cfg.alpha):.0f}% interval of the improvement "
+                f"[{ci_low:+.4f}, {ci_high:+.4f}]",
+            )
+        )
+    elif p_value is not None:
         checks.append(
             _check(
                 "significance",
@@ -204,7 +233,7 @@ def compare_to_champion(
     checks.extend(_segment_checks(scorer, p_old, p_new, segments, cfg.max_segment_regression))
     reasons = [c["detail"] for c in checks if not c["passed"]]
     if non_inferiority_margin is not None:
-        details = {**details, "mode": "non_inferiority", "margin": margin}
+        details = {**details, "mode": "refresh" if refresh else "non_inferiority", "margin": margin}
     return ComparisonResult(
         passed=not reasons,
         reasons=reasons,
@@ -216,7 +245,7 @@ def compare_to_champion(
         ci_low=ci_low,
         ci_high=ci_high,
         p_value=p_value,
-        test=cfg.test if non_inferiority_margin is None else f"{cfg.test} non-inferiority",
+        test=cfg.test if non_inferiority_margin is None else f"{cfg.test} {'refresh' if refresh else 'non-inferiority'}",
         n=n,
         details=details,
     )
@@ -263,8 +292,13 @@ def _bootstrap(
     margin: float,
     cfg: GatesConfig,
     seed: int,
+    worse: bool = False,
 ) -> tuple[float, float, float, dict[str, Any]]:
-    """Paired bootstrap: both models scored on the same resampled rows, replicate by replicate."""
+    """Paired bootstrap: both models scored on the same resampled rows, replicate by replicate.
+
+    The p-value is that of "improvement <= margin", or with ``worse`` that of "improvement >= 0"
+    (a small value shows the challenger worse than the champion).
+    """
     rng = np.random.default_rng(seed)
     n = len(p_old)
     n_rep = cfg.n_bootstrap if scorer.vectorised else min(cfg.n_bootstrap, _MAX_LOOPED_REPLICATES)
@@ -279,7 +313,8 @@ def _bootstrap(
     if len(diffs) == 0:
         raise DataError("no bootstrap resample of the holdout could be scored: the holdout needs both classes")
     # one-sided p-value of H0 "improvement <= margin"; +1 keeps it an honest upper bound
-    p_value = float((1 + np.count_nonzero(diffs <= margin)) / (len(diffs) + 1))
+    hits = np.count_nonzero(diffs >= 0) if worse else np.count_nonzero(diffs <= margin)
+    p_value = float((1 + hits) / (len(diffs) + 1))
     low, high = np.quantile(diffs, [cfg.alpha, 1 - cfg.alpha])
     return float(low), float(high), p_value, {"replicates": int(len(diffs))}
 
@@ -291,7 +326,7 @@ def _chunk_sizes(total: int, n: int) -> Iterator[int]:
 
 
 def _mcnemar(
-    y: np.ndarray, p_old: np.ndarray, p_new: np.ndarray, margin: float, alpha: float
+    y: np.ndarray, p_old: np.ndarray, p_new: np.ndarray, margin: float, alpha: float, worse: bool = False
 ) -> tuple[float, float, float, dict[str, Any]]:
     """Exact McNemar on the discordant pairs, shifted by the margin.
 
@@ -307,7 +342,9 @@ def _mcnemar(
     c = int(np.count_nonzero(~old_right & new_right))
     d = b + c
     null_share = 0.5 + margin * n / (2 * d) if d else (1.0 if margin >= 0 else 0.0)
-    if null_share >= 1.0:
+    if worse:  # "the champion wins at least half of the discordant rows": small p = challenger worse
+        p_value = float(binomtest(b, d, 0.5, alternative="greater").pvalue) if d else 1.0
+    elif null_share >= 1.0:
         p_value = 1.0
     elif null_share <= 0.0:  # non-inferiority: even every discordant row won by the champion stays inside the margin
         p_value = 0.0
