@@ -74,7 +74,10 @@ def test_reports_are_refused_clearly_and_counted(fleet: Fleet, home: tuple[str, 
     assert r.status_code == 422 and "sum to 50, not to the 51 rows" in r.json()["error"]["message"]
     r = post("d1", json.dumps({**good, "device": "d2"}), tokens["d1"])
     assert r.status_code == 422 and "names device 'd2'" in r.json()["error"]["message"]
-    assert fleet.store.get_device("d1").info["refused"] == 4 and not fleet.store.edge_reports("churn")
+    r = httpx.post(f"{url}/v1/edge/d1/report", content=b"\x1f\x8b not gzip",
+                   headers={"Authorization": f"Bearer {tokens['d1']}", "Content-Encoding": "gzip"})
+    assert r.status_code == 422 and "cannot be read" in r.json()["error"]["message"]
+    assert fleet.store.get_device("d1").info["refused"] == 5 and not fleet.store.edge_reports("churn")
     assert post("d1", json.dumps(good), tokens["d1"]).json()["accepted"] is True
     # an operator's token is not a device token, and a device token cannot operate
     assert httpx.post(f"{url}/v1/models/churn/versions/1/approve",
@@ -128,6 +131,14 @@ def test_only_the_shifted_device_is_flagged_and_a_trigger_fires_on_aggregates(fl
     assert out["retrain"] and asked == [out["retrain"]]
     assert [e.subject for e in fleet.store.events(model="churn", kind="edge_drift")] == ["c"]
     assert fleet.store.get_device("c").info["drift"]["flagged"] is True
+    # the dashboard lists the devices with version, last report and drift
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(cfg, fleet.store, fleet.artifacts)) as client:
+        page = client.get("/ui/devices").text
+    rows = {r.split("</td>")[0]: r for r in page.split("<tr>\n<td>")[1:]}
+    assert set(rows) == {"a", "b", "c"}
+    assert "drifted</strong>: age, plan" in rows["c"] and "stable" in rows["a"] and "v1" in rows["b"]
 
 
 def test_the_canary_is_promoted_when_healthy_and_rolled_back_on_errors(fleet: Fleet, tmp_path: Path) -> None:

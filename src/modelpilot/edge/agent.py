@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import hashlib
 import io
 import json
@@ -334,6 +335,11 @@ class Outbox:
         (self.refused_dir / f"{path.stem}.reason.txt").write_text(reason)
 
 
+def wire(report: bytes) -> bytes:
+    """What a report costs on the wire: its JSON, gzip-compressed (mtime 0: reproducible)."""
+    return gzip.compress(report, compresslevel=9, mtime=0)
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)
@@ -348,9 +354,11 @@ class Home:
         self.headers = {"Authorization": f"Bearer {token}"}
 
     def send(self, body: bytes) -> tuple[int, str]:
-        """POST one report; (status, body). Raises OSError when home cannot be reached."""
-        req = urllib.request.Request(f"{self.url}/v1/edge/{self.device}/report", data=body, method="POST",
-                                     headers={**self.headers, "Content-Type": "application/json"})
+        """POST one report, gzip-compressed; (status, body). Raises OSError when home cannot
+        be reached."""
+        req = urllib.request.Request(f"{self.url}/v1/edge/{self.device}/report", data=wire(body), method="POST",
+                                     headers={**self.headers, "Content-Type": "application/json",
+                                              "Content-Encoding": "gzip"})
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 return int(resp.status), resp.read().decode("utf-8", "replace")

@@ -16,6 +16,7 @@ or the fleet loop); it never converts a model.
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import orjson
@@ -28,6 +29,9 @@ from modelpilot.edge.bundle import published_bundle
 from modelpilot.edge.fleet import desired_version, ingest
 from modelpilot.edge.home import MalformedReport
 from modelpilot.serving.schema import loads
+
+#: a report holds counts only: a few kilobytes for hundreds of features
+MAX_REPORT_BYTES = 4_000_000
 
 
 def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -52,14 +56,15 @@ def add_edge_routes(app: FastAPI, cfg: Any, store: Any, artifacts: Any, access: 
     @app.post("/v1/edge/{device}/report", tags=["edge"], summary="An edge device's aggregate report")
     @_guard
     async def report(device: str, request: Request) -> Response:
-        body = await request.body()
+        wire = await request.body()
         await device_token(request, device)
         try:
+            body = _inflate(wire) if request.headers.get("content-encoding", "").lower() == "gzip" else wire
             doc = loads(body)
         except Exception as exc:
             await run_in_threadpool(store.update_device_info, device, {"+": {"refused": 1}})
-            raise MalformedReport(f"the report from {device!r} is not JSON: {exc}") from None
-        result = await run_in_threadpool(ingest, cfg, store, artifacts, device, doc, len(body))
+            raise MalformedReport(f"the report from {device!r} cannot be read (JSON, optionally gzip): {exc}") from None
+        result = await run_in_threadpool(ingest, cfg, store, artifacts, device, doc, len(wire))
         return _json(result)
 
     @app.get("/v1/edge/{device}/bundle", tags=["edge"], summary="The signed bundle a device should run")
@@ -92,6 +97,15 @@ def add_edge_routes(app: FastAPI, cfg: Any, store: Any, artifacts: Any, access: 
             await access.authorize(request, "viewer", "list edge devices")
         rows = await run_in_threadpool(fleet_rows, store, cfg.model.name)
         return _json({"devices": rows})
+
+
+def _inflate(data: bytes) -> bytes:
+    """A gzip body, refused when it inflates past :data:`MAX_REPORT_BYTES` (a zip bomb)."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out = inflater.decompress(data, MAX_REPORT_BYTES)
+    if inflater.unconsumed_tail:
+        raise MalformedReport(f"the report inflates past {MAX_REPORT_BYTES:,} bytes; a report holds counts only")
+    return out
 
 
 def fleet_rows(store: Any, model: str | None = None) -> list[dict[str, Any]]:

@@ -232,6 +232,17 @@ def ui_router(cfg: PilotConfig, store: Store, artifacts: ArtifactStore, *, prefi
             return RedirectResponse(f"{prefix}/models/{quote(names[0], safe='')}/{page_name}", status_code=307)
         return render(request, "overview.html", title="Overview", **pages.overview(cfg, store))
 
+    @router.get("/devices", response_class=HTMLResponse)
+    @page
+    def devices(request: Request) -> Response:
+        from modelpilot.edge.fleet import ROLLOUT, device_costs
+        from modelpilot.edge.routes import fleet_rows
+
+        model = cfg.model.name
+        costs = {c["device"]: c for c in device_costs(cfg, store, model)}
+        return render(request, "devices.html", title="Devices", model=model, rows=fleet_rows(store, model),
+                      costs=costs, rollout=store.get_state(ROLLOUT, model), currency=cfg.costs.currency)
+
     @router.get("/runs/{run_id}", response_class=HTMLResponse)
     @page
     def run(request: Request, run_id: int) -> Response:
