@@ -548,6 +548,33 @@ class StoreSuite:
         with pytest.raises(NotFound, match="no token with id 99"):
             store.revoke_token(99)
 
+    # ------------------------------------------------------------------ edge devices
+
+    def test_edge_devices_and_reports_are_stored_once_per_sequence_number(self, store: Store) -> None:
+        from modelpilot.store._edge import UnknownDevice
+
+        device = store.add_device("pump-7", "churn")
+        assert (device.model, device.last_seq, device.version, device.info) == ("churn", 0, None, {})
+        assert store.add_device("pump-7", "churn") == device  # idempotent
+        with pytest.raises(Conflict, match="registered for model 'churn'"):
+            store.add_device("pump-7", "other")
+        first = store.add_edge_report("pump-7", version=1, seq=1, rows=10, size=100, payload={"rows": 10})
+        assert first is not None
+        assert store.add_edge_report("pump-7", version=1, seq=1, rows=10, size=100, payload={"rows": 10}) is None
+        assert store.add_edge_report("pump-7", version=2, seq=2, rows=5, size=50, payload={"rows": 5}) is not None
+        rec = store.get_device("pump-7")
+        assert (rec.last_seq, rec.version, rec.info["reports"], rec.info["duplicates"], rec.info["rows"]) == (2, 2, 2, 1, 15)
+        assert [r.seq for r in store.edge_reports("churn", device="pump-7")] == [1, 2]
+        assert [r.seq for r in store.edge_reports("churn", version=2)] == [2]
+        assert [r.seq for r in store.edge_reports("churn", after_id=first)] == [2]
+        store.pin_device("pump-7", 1)
+        store.update_device_info("pump-7", {"+": {"refused": 2}, "note": "x"})
+        rec = store.get_device("pump-7")
+        assert rec.pinned_version == 1 and rec.info["refused"] == 2 and rec.info["note"] == "x"
+        assert [d.device for d in store.list_devices("churn")] == ["pump-7"] and store.list_devices("other") == []
+        with pytest.raises(UnknownDevice, match="modelpilot edge device add ghost"):
+            store.add_edge_report("ghost", version=1, seq=1, rows=1, size=1, payload={})
+
     # ------------------------------------------------------------------ times, lifecycle
 
     def test_naive_datetimes_are_taken_as_utc(self, store: Store) -> None:
