@@ -21,10 +21,10 @@ from modelpilot.store import Store
 
 
 class Project:
-    def __init__(self, tmp_path: Path, **serving: Any) -> None:
+    def __init__(self, tmp_path: Path, ab: dict[str, Any] | None = None, **serving: Any) -> None:
         self.cfg = PilotConfig.model_validate({
             "model": {"name": "churn", "target": "y", "task": "classification"},
-            "serving": serving, "rollout": {"canary": {"hold_requests": 150}},
+            "serving": serving, "rollout": {"canary": {"hold_requests": 150}, "ab": ab or {}},
         })
         self.store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
         self.artifacts = open_artifacts(str(tmp_path / "artifacts"))
@@ -36,7 +36,8 @@ class Project:
         self.rng = np.random.default_rng(0)
         self.n = 0
 
-    def serve(self, version: int, calls: int, *, accuracy: float, latency_ms: float = 5.0, errors: int = 0) -> None:
+    def serve(self, version: int, calls: int, *, accuracy: float, latency_ms: float = 5.0, errors: int = 0,
+              role: str = "primary") -> None:
         """Log ``calls`` answered requests of ``version`` (labels right with ``accuracy``) and ``errors`` failed ones."""
         writer = PredictionLogWriter(self.artifacts, flush_rows=10_000, flush_interval=60)
         writer.start()
@@ -52,7 +53,7 @@ class Project:
                 model="churn", ids=[rid], version=version, predictions=np.array([None], dtype=object) if failed else pred,
                 scores=np.array([np.nan if failed else 0.5 + 0.1 * self.rng.standard_normal()]), probabilities=None,
                 features={"x": np.array([self.rng.random()])}, latency_ms=latency_ms * (1 + 0.2 * self.rng.random()),
-                role="error" if failed else "primary"))
+                role="error" if failed else role))
             if not failed:
                 ids.append(rid)
                 labels.append(label)
@@ -145,3 +146,22 @@ def test_a_viewer_token_is_needed_when_reads_are_closed(tmp_path: Path) -> None:
     assert ok.status_code == 200 and ok.json()["phase"] == "Successful"
     assert p.ask("POST", "/v1/models/churn/analysis?candidate=1").status_code == 401
     p.store.close()
+
+
+def test_a_significantly_better_candidate_is_successful_on_the_ab_test(tmp_path: Path) -> None:
+    project = Project(tmp_path, ab={"min_detectable_effect": 0.1})  # about 360 labelled rows per arm
+    project.serve(1, 900, accuracy=0.6)
+    project.serve(2, 900, accuracy=0.9)
+    body = project.ask("GET", "/v1/models/churn/analysis?candidate=2").json()
+    assert body["phase"] == "Successful" and body["reason"].startswith("two_proportion_z: challenger better")
+    assert body["test"]["effect"] > 0.2 and body["test"]["p_value"] < 0.05
+    assert body["test"]["n_challenger"] >= body["n_required"]
+    project.store.close()
+
+
+def test_a_shadow_candidate_is_judged_on_its_shadow_copies(project: Project) -> None:
+    project.serve(1, 300, accuracy=0.8)
+    project.serve(2, 300, accuracy=0.8, role="shadow")
+    body = project.ask("GET", "/v1/models/churn/analysis?candidate=2").json()
+    assert body["shadow"] is True and body["arms"]["challenger"]["requests"] == 300
+    assert body["phase"] == "Successful"
