@@ -43,7 +43,7 @@ def test_train_and_tick_send_their_events(tmp_path: Path, receiver: Callable[...
     with Pilot.from_config(path) as pilot:
         assert pilot.train().version == 1
     kinds = [x["body"]["event"]["kind"] for x in r.received]
-    assert kinds[:3] == ["version_registered", "thresholds_passed", "alias_moved"]  # sent when the command closed
+    assert {"version_registered", "thresholds_passed", "alias_moved"} <= set(kinds)  # sent when the command closed
     assert all(x["headers"]["X-Modelpilot-Signature"] for x in r.received)
 
     with Pilot.from_config(path) as pilot:
