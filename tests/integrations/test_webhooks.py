@@ -176,3 +176,36 @@ def test_config_errors_name_the_fix(store: Store, monkeypatch: pytest.MonkeyPatc
                                "webhooks": [{"name": "a", "url": "http://x"}, {"name": "a", "url": "http://y"}]})
     with pytest.raises(ConfigError, match="webhooks.0.url"):
         PilotConfig.from_dict({"model": {"name": "m", "target": "y"}, "webhooks": [{"name": "a", "url": "ftp://x"}]})
+
+
+def test_an_operator_decision_over_http_is_sent_at_once(tmp_path: Path, receiver: Callable[..., Receiver]) -> None:
+    import asyncio
+
+    import httpx
+
+    from modelpilot.artifacts import open_artifacts
+    from modelpilot.auth import create_token
+    from modelpilot.serving import create_app
+
+    r = receiver(SECRET.encode())
+    cfg = PilotConfig.model_validate({"model": {"name": "churn", "target": "y"}, "webhooks": [
+        {"name": "ops", "url": r.url, "secret_env": "MP_HOOK_SECRET", "events": ["approval_decided"]}]})
+    with Store.open(f"sqlite:///{tmp_path / 'store.db'}") as store:
+        for _ in range(2):
+            store.register_version("churn", run_id=None, artifact_key="k", reference_key=None, signature=[],
+                                   task="classification", classes=["0", "1"], metrics={}, lineage={})
+        store.set_alias("churn", "champion", 1)
+        store.request_approval("churn", 2)
+        token = create_token(store, "alice", "operator")
+        app = create_app(cfg, store, open_artifacts(str(tmp_path / "artifacts")))
+
+        async def reject() -> httpx.Response:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+                return await client.post("/v1/models/churn/versions/2/reject", json={"comment": "too slow"},
+                                         headers={"Authorization": f"Bearer {token}"})
+
+        assert asyncio.run(reject()).status_code == 200
+        app.state.webhooks.join(timeout=10)  # no controller runs: the route kicked the outbox itself
+    [got] = r.received
+    assert got["body"]["event"]["kind"] == "approval_decided" and got["body"]["event"]["actor"] == "alice"
+    assert got["body"]["event"]["reason"] == "too slow"

@@ -207,6 +207,8 @@ def create_app(
                     yield
         finally:
             cache.stop()
+            if app.state.webhooks is not None:
+                await run_in_threadpool(app.state.webhooks.join, 5.0)
             await run_in_threadpool(access.close)
             await run_in_threadpool(shadow.stop)
             await run_in_threadpool(lane.close)
@@ -219,6 +221,7 @@ def create_app(
     app.state.cache, app.state.writer, app.state.metrics = cache, writer, metrics
     app.state.recent, app.state.config, app.state.store = recent, cfg, store
     app.state.shadow, app.state.desk = shadow, desk
+    app.state.webhooks = _webhooks(cfg, store)
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=sc.max_body_bytes,
         on_reject=lambda: metrics.count_error("PayloadTooLarge", 413),
@@ -421,6 +424,20 @@ def create_app(
 
     app.include_router(ui_router(cfg, store, artifacts, access=access))
     return app
+
+
+def _webhooks(cfg: PilotConfig, store: Any) -> Any:
+    """The webhook outbox sender the operator routes kick (None without ``webhooks:``).
+
+    Raises:
+        ConfigError: a webhook's ``secret_env`` variable is not set (the server does not start).
+    """
+    if not cfg.webhooks:
+        return None
+    from modelpilot.integrations.webhooks import WebhookDispatcher, start_cursors
+
+    start_cursors(store, [h.name for h in cfg.webhooks])
+    return WebhookDispatcher(cfg.webhooks, store)
 
 
 def _parse_feedback(doc: Any) -> tuple[list[str], list[Any], list[float | None] | None]:

@@ -62,6 +62,8 @@ def add_control_routes(
 
     async def done(result: dict[str, Any]) -> Response:
         await run_in_threadpool(cache.refresh)
+        if getattr(app.state, "webhooks", None) is not None:  # the decision's events go out now
+            app.state.webhooks.kick()
         return _json(result)
 
     @app.post("/v1/models/{name}/versions/{version}/approve", tags=["operator"],
