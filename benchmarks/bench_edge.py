@@ -1,8 +1,9 @@
 """Edge benchmark: the on-device agent against the server's in-process predict, bundle size,
 and the bytes a device sends home.
 
-Fits the serving benchmark's model (``_envs/serving_model.py``: ColumnTransformer →
-HistGradientBoosting, 4 numeric + 2 categorical features, 20,000 rows, fixed seed),
+Fits the product's own pipeline (``build_pipeline``) with HistGradientBoosting on the
+serving benchmark's data (``_envs/serving_model.py``: 4 numeric + 2 categorical features,
+20,000 rows, fixed seed),
 registers it with its reference profile in a fresh store, converts it to ONNX, signs the
 bundle, and measures on ONE core (onnxruntime with one thread, BLAS/OpenMP limited to one):
 
@@ -35,22 +36,26 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _envs.serving_model import CATEGORICAL, FEATURES, NUMERIC, make_data, train  # noqa: E402
+from _envs.serving_model import CATEGORICAL, FEATURES, NUMERIC, make_data  # noqa: E402
 
 from modelpilot.artifacts import open_artifacts, put_json, save_model  # noqa: E402
 from modelpilot.edge.agent import Agent, open_bundle, wire  # noqa: E402
 from modelpilot.edge.bundle import build_bundle, keygen, load_signing_key, public_bytes  # noqa: E402
-from modelpilot.edge.export import convert  # noqa: E402
+from modelpilot.edge.export import registered_graph  # noqa: E402
 from modelpilot.monitoring.reference import build_reference, score_vector  # noqa: E402
 from modelpilot.serving.cache import load_version  # noqa: E402
 from modelpilot.store import Store  # noqa: E402
+from modelpilot.training import build_pipeline  # noqa: E402
+from modelpilot.training.package import save_onnx  # noqa: E402
 
 SIGNATURE = [{"name": n, "type": "float"} for n in NUMERIC] + [{"name": n, "type": "category"} for n in CATEGORICAL]
 TARGET_SPEEDUP = 10.0
@@ -79,7 +84,10 @@ def main() -> None:
     train_df, live = make_data(20_000), make_data(10_000, seed=1)
     with threadpool_limits(1), tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        pipe = train(train_df)
+        # the product's own pipeline (build_pipeline) with the serving benchmark's estimator
+        pipe = build_pipeline(SimpleNamespace(numeric=NUMERIC, categorical=CATEGORICAL),
+                              HistGradientBoostingClassifier(max_iter=100, random_state=0))
+        pipe.fit(train_df[FEATURES], train_df["churned"])
         store = Store.open(f"sqlite:///{tmp / 'store.db'}")
         artifacts = open_artifacts(str(tmp / "artifacts"))
         val = make_data(5_000, seed=2)
@@ -88,14 +96,16 @@ def main() -> None:
                               scores=score_vector(pipe.predict_proba(val[FEATURES])),
                               predictions=pipe.predict(val[FEATURES]))
         ref["score"], ref["prediction"] = out["score"], out["prediction"]
+        onnx = save_onnx(artifacts, pipe, SIGNATURE, val[FEATURES])
         record = store.register_version(
             "bench", run_id=None, artifact_key=save_model(artifacts, pipe), reference_key=put_json(artifacts, ref),
             signature=SIGNATURE, task="classification", classes=[int(c) for c in pipe.classes_], metrics={},
-            lineage={"estimator": "HistGradientBoostingClassifier"})
+            lineage={"estimator": "HistGradientBoostingClassifier", "onnx": onnx})
         store.set_alias("bench", "champion", record.version)
         key = load_signing_key(keygen(tmp / "signing.key")[0])
-        onnx_model, _ = convert(pipe, SIGNATURE)
-        bundle_bytes = build_bundle(record, onnx_model, ref, key, target="churned")
+        onnx_model, _ = registered_graph(artifacts, record)
+        bundle_bytes = build_bundle(record, onnx_model, ref, key, inputs=onnx["inputs"], output=onnx["output"],
+                                    target="churned", parity=onnx["parity"])
         bundle = open_bundle(bundle_bytes, public_bytes(key))
         server = load_version(store, artifacts, "bench", record.version)
         agent = Agent(bundle, public_bytes(key), tmp / "device", keep_predictions=False, window_rows=10**9)

@@ -12,20 +12,24 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from serving_helpers import CATEGORICAL, NUMERIC, SIGNATURE, make_config, make_frame, make_pipeline
+from serving_helpers import CATEGORICAL, NUMERIC, SIGNATURE, make_config, make_frame
+from sklearn.ensemble import HistGradientBoostingClassifier
 
 from modelpilot.artifacts import ArtifactStore, open_artifacts, put_json, save_model
 from modelpilot.config import PilotConfig
 from modelpilot.edge.bundle import build_bundle, keygen, load_signing_key, public_bytes, publish
-from modelpilot.edge.export import convert
+from modelpilot.edge.export import registered_graph
 from modelpilot.monitoring.reference import build_reference, score_vector
 from modelpilot.store import Store
 from modelpilot.testing.services import unavailable
+from modelpilot.training import build_pipeline
+from modelpilot.training.package import save_onnx
 
 for _module in ("onnxruntime", "skl2onnx", "cryptography"):
     if importlib.util.find_spec(_module) is None:
@@ -55,10 +59,13 @@ def signing_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
 
 
 @functools.cache
-def trained(seed: int, max_iter: int) -> tuple[Any, dict[str, Any], bytes, float]:
-    """A fitted pipeline, its reference profile, its ONNX graph and validation accuracy (cached)."""
-    pipe = make_pipeline(seed=seed, max_iter=max_iter)
+def trained(seed: int, max_iter: int) -> tuple[Any, dict[str, Any], pd.DataFrame, float]:
+    """A fitted pipeline, its reference profile, validation rows and accuracy (cached)."""
     train = make_frame(600, seed)
+    # the product's own pipeline (its casts make categorical columns ONNX string inputs)
+    pipe = build_pipeline(SimpleNamespace(numeric=NUMERIC, categorical=CATEGORICAL),
+                          HistGradientBoostingClassifier(max_iter=max_iter, random_state=seed))
+    pipe.fit(train[NUMERIC + CATEGORICAL], train["churned"])
     val = make_frame(3000, seed + 100)
     proba = pipe.predict_proba(val[NUMERIC + CATEGORICAL])
     ref = build_reference(train[NUMERIC + CATEGORICAL], numeric=NUMERIC, categorical=CATEGORICAL)
@@ -66,20 +73,26 @@ def trained(seed: int, max_iter: int) -> tuple[Any, dict[str, Any], bytes, float
                           scores=score_vector(proba), predictions=pipe.predict(val[NUMERIC + CATEGORICAL]))
     ref["score"], ref["prediction"] = out["score"], out["prediction"]
     accuracy = float(np.mean(pipe.predict(val[NUMERIC + CATEGORICAL]) == val["churned"]))
-    return pipe, ref, convert(pipe, SIGNATURE)[0], accuracy
+    return pipe, ref, val[NUMERIC + CATEGORICAL], accuracy
 
 
 def register_version(f: Fleet, *, seed: int = 0, max_iter: int = 10, champion: bool = True) -> tuple[int, bytes]:
-    pipe, ref, onnx_model, accuracy = trained(seed, max_iter)
+    """Register a version the way training does (skops file, reference, checked ONNX graph),
+    then export and publish its bundle."""
+    pipe, ref, val, accuracy = trained(seed, max_iter)
+    onnx = save_onnx(f.artifacts, pipe, SIGNATURE, val)
+    assert onnx["status"] == "converted", onnx
     record = f.store.register_version(
         "churn", run_id=None, artifact_key=save_model(f.artifacts, pipe), reference_key=put_json(f.artifacts, ref),
         signature=SIGNATURE, task="classification", classes=[c.item() for c in pipe.classes_],
         metrics={"accuracy": accuracy},
-        lineage={"estimator": type(pipe[-1]).__name__, "seed": seed},
+        lineage={"estimator": type(pipe[-1]).__name__, "seed": seed, "onnx": onnx},
     )
     if champion:
         f.store.set_alias("churn", "champion", record.version)
-    bundle = build_bundle(record, onnx_model, ref, f.key, target="churned")
+    graph, _ = registered_graph(f.artifacts, record)
+    bundle = build_bundle(record, graph, ref, f.key, inputs=onnx["inputs"], output=onnx["output"],
+                          target="churned", parity=onnx["parity"])
     publish(f.store, f.artifacts, "churn", record.version, bundle)
     return record.version, bundle
 

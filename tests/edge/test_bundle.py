@@ -21,6 +21,8 @@ def test_a_published_bundle_verifies_and_carries_what_the_device_needs(fleet: Fl
     b = open_bundle(fleet.bundle, fleet.public_key)
     assert (b.manifest["model"], b.version, b.manifest["task"]) == ("churn", 1, "classification")
     assert set(b.manifest["files"]) == {"model.onnx", "schema.json", "profile.json"}
+    assert b.manifest["parity"]["passed"] is True  # checked against the pipeline on validation rows
+    assert {i["name"]: i["kind"] for i in b.schema["inputs"]}["plan"] == "categorical"
     assert [c["name"] for c in b.schema["columns"]] == ["age", "income", "plan", "region"]
     # the reduced profile: edges and categories only, no sample of training values
     assert set(b.profile["numeric"]) == {"age", "income"} and len(b.profile["numeric"]["age"]) >= 5
@@ -51,7 +53,7 @@ def test_another_key_an_extra_file_or_a_missing_file_is_refused(fleet: Fleet) ->
 
 def test_a_bundle_signed_by_another_key_is_refused(fleet: Fleet) -> None:
     record = fleet.store.get_version("churn", 1)
-    rogue = build_bundle(record, b"onnx", {"columns": {}}, Ed25519PrivateKey.generate())
+    rogue = build_bundle(record, b"onnx", {"columns": {}}, Ed25519PrivateKey.generate(), inputs=[], output="variable")
     with pytest.raises(BundleRefused, match="signature"):
         open_bundle(rogue, fleet.public_key)
 

@@ -130,7 +130,15 @@ def open_bundle(data: bytes, public_key: bytes) -> Bundle:
 
 
 class Scorer:
-    """One onnxruntime session over a bundle's model, fed one column per input."""
+    """One onnxruntime session over a bundle's graph, fed one column per input.
+
+    The graph's inputs are described in ``schema.json`` (``inputs``, as
+    :func:`modelpilot.onnx.convert` records them): a numeric column is fed as ``float32``
+    (NaN = missing), a categorical one as strings, ``str(value)``, with the column's
+    ``missing`` marker for a missing value — the casts the scikit-learn pipeline makes. The
+    output read is ``probabilities`` (classifiers; the label is the class with the highest
+    probability, as the pipeline's ``predict``) or ``variable`` (regressors).
+    """
 
     def __init__(self, bundle: Bundle, threads: int = 1) -> None:
         import onnxruntime as ort
@@ -138,50 +146,36 @@ class Scorer:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        options.log_severity_level = 3
         self.bundle = bundle
         self.session = ort.InferenceSession(bundle.model, options, providers=["CPUExecutionProvider"])
-        self.inputs = [(i.name, i.type) for i in self.session.get_inputs()]
-        outs = self.session.get_outputs()
-        self.label_name = outs[0].name
-        self.proba_name = outs[1].name if len(outs) > 1 else None
-        self.classes = bundle.manifest.get("classes")
+        self.inputs: list[dict[str, Any]] = list(bundle.schema["inputs"])
+        self.output = str(bundle.schema["output"])
         self.classification = bundle.manifest.get("task") == "classification"
-        self.missing_category = str(bundle.schema.get("missing_category", ""))
+        self.classes = np.asarray(bundle.manifest.get("classes") or [], dtype=object)
 
     def feed(self, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The session's inputs from parsed columns (float64 / object arrays)."""
         out = {}
-        for name, kind in self.inputs:
-            col = columns[name]
-            if kind == "tensor(string)":
-                arr = np.array([self.missing_category if v is None else str(v) for v in col], dtype=object)
-            elif kind == "tensor(double)":
-                arr = col.astype(np.float64)
-            elif kind == "tensor(int64)":
-                arr = np.nan_to_num(col.astype(np.float64)).astype(np.int64)
-            elif kind == "tensor(bool)":
-                arr = np.nan_to_num(col.astype(np.float64)).astype(bool)
+        for spec in self.inputs:
+            col = columns[spec["name"]]
+            if spec["kind"] == "numeric":
+                out[spec["name"]] = col.astype(np.float32).reshape(-1, 1)
             else:
-                arr = col.astype(np.float32)
-            out[name] = arr.reshape(-1, 1)
+                missing = spec["missing"]
+                out[spec["name"]] = np.array([missing if v is None else str(v) for v in col],
+                                             dtype=object).reshape(-1, 1)
         return out
 
     def score(self, columns: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Labels and one score per row (positive-class or top-class probability;
         the prediction itself for regression)."""
-        wanted = [self.label_name] + ([self.proba_name] if self.proba_name else [])
-        got = self.session.run(wanted, self.feed(columns))
-        labels = np.asarray(got[0]).ravel()
+        got = np.asarray(self.session.run([self.output], self.feed(columns))[0], dtype=np.float64)
         if not self.classification:
-            return labels, labels.astype(np.float64)
-        proba = got[1] if len(got) > 1 else None
-        if isinstance(proba, list):  # ZipMap: one {class: p} per row
-            keys = self.classes if self.classes is not None else sorted(proba[0])
-            proba = np.array([[row[k] for k in keys] for row in proba], dtype=np.float64)
-        if proba is None:
-            return labels, np.full(labels.shape[0], np.nan)
-        p = np.asarray(proba, dtype=np.float64)
-        return labels, p[:, 1] if p.shape[1] == 2 else p.max(axis=1)
+            values = got.reshape(-1)
+            return values, values
+        labels = self.classes[got.argmax(axis=1)]
+        return labels, got[:, 1] if got.shape[1] == 2 else got.max(axis=1)
 
 
 # --------------------------------------------------------------------------- the window

@@ -1,6 +1,6 @@
 """The signed bundle, built at home: keys, the device profile, the manifest, the zip.
 
-A bundle is a zip of ``model.onnx``, ``schema.json`` (the input columns and their types),
+A bundle is a zip of ``model.onnx``, ``schema.json`` (the input columns, their types and how the graph takes them),
 ``profile.json`` (the version's reference profile reduced to what a device counts with: the
 numeric bin edges, the category lists, the score bins and predicted-label list, the segment
 columns), ``manifest.json`` (model, version, task, classes, target, lineage, created-at,
@@ -117,24 +117,27 @@ def _dumps(obj: Any) -> bytes:
 
 def build_bundle(
     version: ModelVersionRecord, onnx_model: bytes, reference: Mapping[str, Any], signing_key: Any, *,
-    target: str | None = None, segments: list[str] | None = None, parity: Mapping[str, Any] | None = None,
-    missing_category: str = "",
+    inputs: list[dict[str, Any]], output: str, target: str | None = None, segments: list[str] | None = None,
+    parity: Mapping[str, Any] | None = None,
 ) -> bytes:
     """The signed bundle (zip bytes) of one version.
 
     Args:
         version: the model version (name, number, task, classes, lineage, signature).
-        onnx_model: the version's pipeline as ONNX.
+        onnx_model: the version's pipeline as ONNX (:mod:`modelpilot.onnx`).
+        inputs: the graph's input schema (one entry per column: numeric float32, or
+            categorical strings with the column's missing marker).
+        output: the graph output a device reads (``probabilities`` or ``variable``).
         reference: the version's reference profile (reduced here by :func:`device_profile`).
         signing_key: the Ed25519 private key (:func:`load_signing_key`).
         target: the label column a device may find in its rows (labels for performance).
         segments: the segment columns labelled performance is also counted by.
-        parity: the export's check against the scikit-learn pipeline, written to the manifest.
-        missing_category: what a missing categorical value is fed to the graph as.
+        parity: the graph's check against the scikit-learn pipeline on the version's
+            validation rows, written to the manifest.
     """
     files = {
         "model.onnx": onnx_model,
-        "schema.json": _dumps({"columns": version.signature, "missing_category": missing_category}),
+        "schema.json": _dumps({"columns": version.signature, "inputs": inputs, "output": output}),
         "profile.json": _dumps(device_profile(reference, segments)),
     }
     manifest = {

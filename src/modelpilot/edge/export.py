@@ -5,24 +5,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from modelpilot.artifacts import get_json, load_model
+from modelpilot.artifacts import get_json
 from modelpilot.config import PilotConfig
 from modelpilot.edge.bundle import build_bundle, load_signing_key, publish
-from modelpilot.errors import NotFound
+from modelpilot.errors import ModelpilotError, NotFound
 
 
-def convert(pipeline: Any, signature: list[dict[str, Any]]) -> tuple[bytes, dict[str, Any]]:
-    """The pipeline as ONNX bytes and the parity figures of the conversion."""
-    import tempfile
-    import warnings
+def registered_graph(artifacts: Any, record: Any) -> tuple[bytes, dict[str, Any]]:
+    """The ONNX graph registered with a version, and what was recorded with it.
 
-    from modelpilot.training.package import export_onnx
+    Training converts every version and keeps the graph when it matches the pipeline on the
+    validation rows (``lineage["onnx"]``, :func:`modelpilot.training.package.save_onnx`).
 
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        # skl2onnx 1.20 passes booleans where onnx expects ints (a protobuf deprecation)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        path = export_onnx(pipeline, signature, Path(tmp) / "model.onnx")
-        return path.read_bytes(), {}
+    Raises:
+        ModelpilotError: the version has no graph, naming why (the step that did not
+            convert, the parity figures, or a missing extra).
+    """
+    onnx = (record.lineage or {}).get("onnx") or {}
+    if onnx.get("status") != "converted":
+        why = onnx.get("reason") or "it was registered without an ONNX conversion"
+        raise ModelpilotError(
+            f"{record.model} v{record.version} has no ONNX graph for the edge: {why}. Fix the step named "
+            "(or install 'modelpilot[edge]') and train again; the new version converts at registration"
+        )
+    return artifacts.get_bytes(onnx["key"]), onnx
 
 
 def export_version(cfg: PilotConfig, store: Any, artifacts: Any, version: int | None = None, *,
@@ -39,7 +45,7 @@ def export_version(cfg: PilotConfig, store: Any, artifacts: Any, version: int | 
     Raises:
         NotFound: no champion / no such version.
         ConfigError: no signing key (run ``modelpilot edge keygen``).
-        ModelpilotError: the pipeline cannot be converted (the message names the step).
+        ModelpilotError: the version has no ONNX graph (the message names why).
     """
     model = cfg.model.name
     if version is None:
@@ -48,10 +54,10 @@ def export_version(cfg: PilotConfig, store: Any, artifacts: Any, version: int | 
             raise NotFound(f"model {model!r} has no champion yet: run 'modelpilot train' or pass --version")
     record = store.get_version(model, int(version))
     key = load_signing_key(cfg.resolve_path(cfg.edge.signing_key))
-    onnx_model, parity = convert(load_model(artifacts, record.artifact_key), record.signature)
+    graph, onnx = registered_graph(artifacts, record)
     reference = get_json(artifacts, record.reference_key) if record.reference_key else {"columns": {}}
-    bundle = build_bundle(record, onnx_model, reference, key, target=cfg.model.target,
-                          segments=list(cfg.model.segments), parity=parity)
+    bundle = build_bundle(record, graph, reference, key, inputs=onnx["inputs"], output=onnx["output"],
+                          target=cfg.model.target, segments=list(cfg.model.segments), parity=onnx.get("parity"))
     result: dict[str, Any] = {"model": model, "version": record.version, "bytes": len(bundle), "path": None,
                               "published": False}
     if out is not None:
