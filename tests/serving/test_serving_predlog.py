@@ -109,6 +109,26 @@ def test_reader_filters_and_join(tmp_path: Path) -> None:
     assert len(reader.feedback()) == 3
 
 
+def test_known_ids_reads_each_segment_once_whatever_the_log_holds(tmp_path: Path) -> None:
+    artifacts = open_artifacts(str(tmp_path))
+    writer = PredictionLogWriter(artifacts, flush_rows=2, flush_interval=3600)
+    for i in range(20):  # 20 old segments of 2 ids each
+        writer.log_predictions(batch([f"old{i}a", f"old{i}b"]))
+    writer.flush()
+    reader = PredictionLogReader(artifacts, "m")
+    assert reader.known_ids(["old3a", "old19b", "never"]) == {"old3a", "old19b"}
+    assert reader.segments_indexed == len(segments(artifacts)) >= 20
+    before = reader.segments_indexed
+    for _ in range(5):  # feedback for unseen ids, with nothing new in the log: nothing is read
+        assert reader.known_ids(["still-never"]) == set()
+    assert reader.segments_indexed == before
+    writer.log_predictions(batch(["new1", "new2"]))
+    writer.flush()
+    assert reader.known_ids(["new2", "old0a", "nope"]) == {"new2", "old0a"}
+    assert reader.segments_indexed == before + 1  # only the new segment, not the 20 old ones
+    writer.close()
+
+
 def test_empty_log_reads_empty(tmp_path: Path) -> None:
     reader = PredictionLogReader(open_artifacts(str(tmp_path)), "nothing")
     assert reader.predictions().empty and reader.joined().empty and reader.count() == 0

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 import fsspec
+import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
@@ -60,6 +61,10 @@ class PredictionLogReader:
         self.model = model
         self._lock = threading.Lock()
         self._con: duckdb.DuckDBPyConnection | None = None
+        # known_ids' index: the segments read so far and their ids' hashes, sorted
+        self._indexed: set[str] = set()
+        self._id_hashes = np.empty(0, dtype=np.uint64)
+        self.segments_indexed = 0  # segments known_ids has read (each once)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -204,17 +209,34 @@ class PredictionLogReader:
         return int(self._query(f"SELECT count(*) AS n FROM {self._scan(files)}")["n"].iloc[0])
 
     def known_ids(self, ids: Iterable[str]) -> set[str]:
-        """The subset of ``ids`` that were ever logged as predictions of this model."""
+        """The subset of ``ids`` that were ever logged as predictions of this model.
+
+        Answered from an index of the request ids of every prediction segment (their
+        64-bit DuckDB hashes, sorted), built incrementally: each call reads only the
+        segments written since the previous one, so the work per feedback does not grow
+        with the log (a segment is immutable once written). The index costs 8 bytes per
+        logged prediction; a hash collision (odds about n^2 / 2^65 for n logged ids) can
+        only accept a label for an id that was never predicted, which the monitoring join
+        then ignores.
+        """
         wanted = list(dict.fromkeys(ids))
         files = self.files("predictions")
         if not wanted or not files:
             return set()
-        df = self._query(
-            f"SELECT DISTINCT request_id FROM {self._scan(files)} "
-            "WHERE request_id IN (SELECT unnest(?::VARCHAR[]))",
-            [wanted],
-        )
-        return set(df["request_id"].tolist())
+        with self._lock:
+            con = self._connection()
+            new = [f for f in files if f not in self._indexed]
+            if new:
+                table = con.sql(f"SELECT hash(request_id) AS h FROM {self._scan(new)}").to_arrow_table()
+                hashes = table.column("h").to_numpy().astype(np.uint64, copy=False)
+                self._id_hashes = np.union1d(self._id_hashes, hashes)
+                self._indexed.update(new)
+                self.segments_indexed += len(new)
+            asked = con.sql("SELECT x, hash(x) AS h FROM unnest(?::VARCHAR[]) AS t(x)",
+                            params=[wanted]).to_arrow_table()
+        found = np.isin(asked.column("h").to_numpy().astype(np.uint64, copy=False), self._id_hashes,
+                        assume_unique=False)
+        return {x for x, hit in zip(asked.column("x").to_pylist(), found.tolist(), strict=True) if hit}
 
     def paired(self, champion: int, retired: int, since: datetime | None = None) -> pd.DataFrame:
         """Rows both the champion (role ``primary``) and the retired champion (role ``retired``)

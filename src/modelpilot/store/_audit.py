@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from modelpilot.errors import Conflict, ModelNotFound
 from modelpilot.store import schema as t
-from modelpilot.store._base import StoreBase, event_record, utcnow
+from modelpilot.store._base import StoreBase, event_record, storable_version, utcnow
 from modelpilot.store.records import ApprovalRecord, EventRecord
 
 _E = t.events.c
@@ -115,12 +115,12 @@ class AuditMixin(StoreBase):
             existing = self._approval(conn, model, version)
             if existing is not None:
                 return existing
-            found = conn.execute(
+            found = storable_version(version) and conn.execute(
                 sa.select(t.model_versions.c.id).where(
                     t.model_versions.c.model == model, t.model_versions.c.version == version
                 )
             ).first()
-            if found is None:
+            if not found:
                 raise ModelNotFound(f"model {model!r} has no version {version} to approve")
             conn.execute(
                 t.approvals.insert().values(
@@ -194,6 +194,8 @@ class AuditMixin(StoreBase):
             return self._approval(conn, model, version)
 
     def _approval(self, conn: Connection, model: str, version: int) -> ApprovalRecord | None:
+        if not storable_version(version):
+            return None
         row = conn.execute(
             sa.select(t.approvals).where(_P.model == model, _P.version == version)
         ).first()

@@ -30,6 +30,16 @@ def check_choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
         raise RequestError(f"{what} must be one of {', '.join(allowed)}; got {value!r}")
 
 
+#: the largest version number any store can hold (PostgreSQL's INTEGER column); a larger
+#: one cannot name a version, so lookups answer "not found" instead of a database error
+MAX_VERSION = 2**31 - 1
+
+
+def storable_version(version: int) -> bool:
+    """Whether ``version`` fits the version columns (0 .. :data:`MAX_VERSION`)."""
+    return 0 <= int(version) <= MAX_VERSION
+
+
 class StoreBase:
     """The database handle plus helpers used inside one transaction."""
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from modelpilot.errors import Conflict, ModelNotFound, StoreError
 from modelpilot.store import schema as t
-from modelpilot.store._base import StoreBase, check_choice, event_record, utcnow
+from modelpilot.store._base import StoreBase, check_choice, event_record, storable_version, utcnow
 from modelpilot.store.records import (
     ANY,
     VERSION_STATUSES,
@@ -116,9 +116,11 @@ class VersionsMixin(StoreBase):
         return self._version(conn, model, number)
 
     def _version(self, conn: Connection, model: str, version: int) -> ModelVersionRecord:
-        row = conn.execute(
-            sa.select(t.model_versions).where(_V.model == model, _V.version == version)
-        ).first()
+        row = None
+        if storable_version(version):  # a larger number is no version (and overflows the column)
+            row = conn.execute(
+                sa.select(t.model_versions).where(_V.model == model, _V.version == version)
+            ).first()
         if row is None:
             raise ModelNotFound(
                 f"model {model!r} has no version {version}; list its versions with "

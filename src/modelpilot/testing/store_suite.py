@@ -291,6 +291,20 @@ class StoreSuite:
         with pytest.raises(ModelNotFound, match="has no version 9"):
             store.get_version("churn", 9)
 
+    def test_version_numbers_beyond_the_column_are_not_found(self, store: Store) -> None:
+        register(store)
+        for number in (2**31, 2**63, 2**64 + 1):  # beyond PostgreSQL's INTEGER, SQLite's INTEGER, 64 bits
+            with pytest.raises(ModelNotFound, match=f"has no version {number}"):
+                store.get_version("churn", number)
+            with pytest.raises(ModelNotFound):
+                store.set_alias("churn", "champion", number)
+            with pytest.raises(ModelNotFound):
+                store.request_approval("churn", number)
+            with pytest.raises(ModelNotFound):
+                store.decide_approval("churn", number, True, "ann")
+            assert store.get_approval("churn", number) is None
+        assert store.get_version("churn", 1).version == 1  # nothing else was affected
+
     def test_idempotency_key_returns_existing_version(self, store: Store) -> None:
         first = register(store, idempotency_key="retrain:7")
         again = register(store, idempotency_key="retrain:7", artifact_key="other")
