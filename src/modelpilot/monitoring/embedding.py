@@ -1,7 +1,7 @@
 """Drift of embeddings: a group of columns (or one list-valued column) read as vectors.
 
 Per-dimension tests on a 384-dimensional sentence embedding flag noise or miss a topic
-change spread thinly over every dimension. Three detectors look at the vectors, each
+change spread thinly over every dimension. Four detectors look at the vectors, each
 against a profile made once from the reference (:func:`fit_embedding_profile`: a
 subsample of vectors and the PCA basis), so scoring never rereads training data:
 
@@ -21,7 +21,10 @@ subsample of vectors and the PCA basis), so scoring never rereads training data:
   Benjamini–Hochberg adjusted over the components, has p < alpha. The statistic is the
   share of drifted components; the embedding drifted when any component did (the
   adjustment keeps the false discoveries at alpha); the report adds the distance of the
-  means in reference standard deviations (root mean square over the components).
+  means in reference standard deviations (root mean square over the components). It
+  cannot see a change that leaves the subspace (a new topic mostly does), so
+- **PCA reconstruction error** (:class:`~modelpilot.monitoring.multivariate.PCAReconstructionDrift`)
+  runs on the same basis: the window's mean distance from the reference's components.
 """
 
 from __future__ import annotations
@@ -37,7 +40,11 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from modelpilot.errors import DataError
 from modelpilot.monitoring.drift.base import DriftResult
-from modelpilot.monitoring.multivariate import DomainClassifierDrift, matrix_profile
+from modelpilot.monitoring.multivariate import (
+    DomainClassifierDrift,
+    PCAReconstructionDrift,
+    matrix_profile,
+)
 
 EMBEDDING_FORMAT = "modelpilot.embedding/1"
 Matrix = NDArray[np.float64]
@@ -158,7 +165,7 @@ class PCAComponentDrift:
 
 
 def embedding_drift(profile: dict[str, Any], current: Matrix, *, seed: int = 0) -> dict[str, Any]:
-    """All three detectors on one embedding: a JSON dict with one entry per detector
+    """All four detectors on one embedding: a JSON dict with one entry per detector
     (statistic, p_value, drifted, method, threshold), ``mean_distance`` (RMS mean shift over
     the PCA components, in reference standard deviations) and ``drifted`` (any detector).
 
@@ -172,6 +179,9 @@ def embedding_drift(profile: dict[str, Any], current: Matrix, *, seed: int = 0) 
         "mmd": MMDDrift(seed=seed).score_matrix(profile, X),
         "domain_classifier": DomainClassifierDrift(model="linear", seed=seed).score_matrix(profile, X),
         "pca_components": PCAComponentDrift().score_matrix(profile, X),
+        # a new topic lives mostly outside the reference's components, where the component
+        # means cannot move: the distance from the subspace sees it
+        "pca_reconstruction": PCAReconstructionDrift().score_matrix(profile, X),
     }
     shift, _ = PCAComponentDrift().components(profile, X)
     out: dict[str, Any] = {k: {**r.to_dict(), "statistic": float(r.statistic)} for k, r in results.items()}

@@ -95,14 +95,17 @@ def matrix_profile(
     rng = np.random.default_rng(seed)
     keep = rng.choice(X.shape[0], min(sample_size, X.shape[0]), replace=False)
     pca = PCA(n_components=variance if 0 < variance < 1 else None, svd_solver="full", random_state=seed)
-    # one BLAS thread (see DomainClassifierDrift); 10,000 rows pin the leading components down
-    with threadpool_limits(1):
-        pca.fit(X[rng.choice(X.shape[0], min(X.shape[0], 10_000), replace=False)])
+    # the basis is fitted on at most half the rows (10,000 pin the leading components down)
+    # and the reference error measured on the others: in-sample errors are too small, most
+    # of all on few rows in many dimensions, and live rows would all look drifted
+    order = rng.permutation(X.shape[0])
+    n_fit = min(10_000, X.shape[0] // 2)
+    with threadpool_limits(1):  # one BLAS thread (see DomainClassifierDrift)
+        pca.fit(X[order[:n_fit]])
         k = pca.components_.shape[0] if max_components is None else min(max_components, pca.components_.shape[0])
         basis = {"mean": pca.mean_.tolist(), "components": pca.components_[:k].tolist(),
                  "component_std": np.sqrt(pca.explained_variance_[:k]).tolist()}
-        rows = X[rng.choice(X.shape[0], min(X.shape[0], 50_000), replace=False)]
-        errors = reconstruction_errors(basis, rows)
+        errors = reconstruction_errors(basis, X[order[n_fit : n_fit + 50_000]])
         projected = (X - pca.mean_) @ pca.components_[:k].T
     return {"sample": X[np.sort(keep)].tolist(), "pca": {
         **basis, "error_mean": float(errors.mean()), "error_std": float(errors.std()),
