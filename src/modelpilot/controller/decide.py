@@ -3,13 +3,15 @@
 The references start from the champion's own validation (overall and per segment) the first
 time, so a drift that began before the first tick shows against what the model scored;
 :func:`~modelpilot.policy.triggers.evaluate` decides; a forced reason (a backtest's fixed
-cadence) turns the outcome into a retrain whatever the triggers say.
+cadence) turns the outcome into a retrain whatever the triggers say. :func:`retrain_due`
+then says whether a retrain is due on this tick: the triggers fired, or a retrain that
+waited for data is still waiting (for at most one cooldown).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from modelpilot.config import PilotConfig
@@ -32,11 +34,14 @@ def decide(cfg: PilotConfig, store: Store, version: ModelVersionRecord, summary:
         The outcome; ``outcome.new_state`` is the trigger state to store.
     """
     if triggers.reference is None or triggers.metric != cfg.primary_metric:
+        # references from the champion's own validation, overall and per segment, so a
+        # drift that began before the first tick shows against what the model scored
         base = version.metrics.get(cfg.primary_metric)
         if base is not None:
             triggers = reset_reference(
                 triggers, base, f"v{version.version} validation", metric=cfg.primary_metric, now=now,
-                triggers=cfg.triggers, segments=validation_segments(store, version, cfg.primary_metric),
+                triggers=cfg.triggers, segments=validation_segments(
+                    store, version, cfg.primary_metric, cfg.triggers.segment_performance_drop.min_samples),
             )
     ms = MonitoringSummary.from_dict({**summary, "window_end": summary["window_end"] or now.isoformat()})
     outcome = evaluate(cfg, ms, triggers, now)
@@ -50,3 +55,19 @@ def decide(cfg: PilotConfig, store: Store, version: ModelVersionRecord, summary:
                 numbers={**decision.numbers, "value": decision.value, "threshold": decision.threshold},
             )
     return outcome
+
+
+def retrain_due(cfg: PilotConfig, state: dict[str, Any], outcome: TriggerOutcome, now: datetime) -> str | None:
+    """The reason of the retrain due on this tick, or None.
+
+    A retrain waiting for data (``state["waiting"]``) stays due until it starts, or until it
+    has waited a whole cooldown of the performance trigger: then the wait is dropped from
+    ``state`` and the triggers decide afresh.
+    """
+    waiting = state.get("waiting")
+    if waiting and now - datetime.fromisoformat(waiting["since"]) > timedelta(seconds=cfg.triggers.performance_drop.cooldown):
+        state.pop("waiting")  # waited a whole cooldown: let the triggers decide afresh
+        waiting = None
+    if outcome.retrain:
+        return outcome.reason
+    return str(waiting["reason"]) if waiting else None

@@ -1,4 +1,9 @@
-"""The full gate for a retrained candidate: thresholds, then the champion on the same holdout."""
+"""The gate phase of a tick: thresholds, then the champion on the same holdout, then the labels.
+
+:func:`judge` is the phase: :func:`gate_candidate` decides on the holdout the retrain stored,
+:func:`check_labels` turns a pass into a rejection when the labels look forged, and the
+verdict is recorded (``gate_passed``, or ``gate_rejected`` with the version marked rejected).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import pandas as pd
 
 from modelpilot.artifacts import ArtifactStore, load_model_shared
 from modelpilot.config import PilotConfig
+from modelpilot.controller.jobs import read_frame
 from modelpilot.policy.compare import compare_to_champion
 from modelpilot.policy.gates import threshold_gate
 from modelpilot.policy.guards import label_flip_guard
@@ -19,6 +25,29 @@ def _scores(model: Any, X: pd.DataFrame, task: str) -> tuple[np.ndarray, np.ndar
     pred = np.asarray(model.predict(X))
     proba = np.asarray(model.predict_proba(X)) if task == "classification" and hasattr(model, "predict_proba") else None
     return pred, proba
+
+
+def judge(cfg: PilotConfig, store: Store, artifacts: ArtifactStore, window: Any, candidate: ModelVersionRecord,
+          champion: int | None, job: dict[str, Any]) -> dict[str, Any]:
+    """Gate the retrain ``job``'s ``candidate`` against ``champion`` and record the verdict.
+
+    Returns:
+        The verdict of :func:`gate_candidate` (after :func:`check_labels`).
+    """
+    holdout = read_frame(artifacts, job["holdout_key"])
+    info = job.get("info", {})
+    verdict = gate_candidate(cfg, store, artifacts, candidate, champion, holdout,
+                             after_change=bool(info.get("non_inferiority")), refresh=bool(info.get("refresh")))
+    verdict = check_labels(cfg, store, window, champion, candidate.version, verdict)
+    model, subject, reasons = cfg.model.name, f"v{candidate.version}", "; ".join(verdict["reasons"])
+    if not verdict["passed"]:
+        store.set_version_status(model, candidate.version, "rejected", actor="controller", reason=reasons)
+        store.add_event("gate_rejected", model=model, subject=subject, actor="controller",
+                        reason=reasons + f"; v{champion} keeps serving", numbers=verdict["numbers"])
+    else:
+        store.add_event("gate_passed", model=model, subject=subject, actor="controller", reason=reasons,
+                        numbers=verdict["numbers"])
+    return verdict
 
 
 def gate_candidate(

@@ -1,9 +1,12 @@
-"""One monitoring pass: the live window against the champion's reference profile.
+"""The monitor phase of a tick: the live window against the champion's reference profile.
 
-The summary (small, kept in SQL and read by the triggers) holds the share of drifted
-features, the prediction drift, the labelled metric overall and per segment, and the
-estimated metric where labels are missing. The details (per-column statistics) go to the
-artifact store.
+:func:`monitor` reads the window (the last ``monitoring.window_size`` predictions, within
+``monitoring.window_time`` when set), summarises it with :func:`summarize`, adds the change
+detector's report on the champion's labelled errors (:func:`change_report`) and the
+importance-weighted drift share, and stores the report. The summary (small, kept in SQL and
+read by the triggers) holds the share of drifted features, the prediction drift, the
+labelled metric overall and per segment, and the estimated metric where labels are missing.
+The details (per-column statistics) go to the artifact store.
 
 Performance is measured only on predictions the *current* champion served: after a
 promotion the old model's errors must not count against the new one.
@@ -11,17 +14,76 @@ promotion the old model's errors must not count against the new one.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from modelpilot.artifacts import ArtifactStore, get_json, put_json
 from modelpilot.config import PilotConfig
-from modelpilot.controller.data import FEATURE_PREFIX
+from modelpilot.controller.data import FEATURE_PREFIX, row_errors
+from modelpilot.controller.window import WindowSource
 from modelpilot.errors import NotFound
 from modelpilot.monitoring import drift_report, estimate_performance, performance
+from modelpilot.monitoring.change import get_change_detector
 from modelpilot.monitoring.errormodel import estimate_error
+from modelpilot.policy.triggers import ChangeState
 from modelpilot.store import ModelVersionRecord, Store
+
+
+def monitor(
+    cfg: PilotConfig, store: Store, artifacts: ArtifactStore, window: WindowSource, champion: int, now: datetime,
+    known: ChangeState | None,
+) -> tuple[dict[str, Any], ModelVersionRecord, dict[str, Any]]:
+    """One monitoring pass for the ``champion`` at ``now``, its report stored.
+
+    ``known``: the change the trigger state has located (the report counts the rows since).
+
+    Returns:
+        ``(summary, champion version, its reference profile)``.
+    """
+    version = store.get_version(cfg.model.name, champion)
+    reference = get_json(artifacts, version.reference_key) if version.reference_key else {"columns": {}}
+    since = now - timedelta(seconds=cfg.monitoring.window_time) if cfg.monitoring.window_time else None
+    rows = window.window(last_n=cfg.monitoring.window_size, since=since, until=now)
+    labelled = window.labelled(last_n=cfg.monitoring.window_size, since=since)
+    summary, details = summarize(cfg, rows, labelled, version, reference)
+    summary["change"] = change_report(cfg, window, version, known)
+    summary["weighted_drift_share"] = weighted_drift_share(store, version, summary)
+    store.add_monitoring_report(
+        cfg.model.name,
+        champion,
+        window_start=datetime.fromisoformat(summary["window_start"]) if summary["window_start"] else None,
+        window_end=datetime.fromisoformat(summary["window_end"]) if summary["window_end"] else None,
+        n_predictions=summary["n_predictions"],
+        n_labelled=summary["n_labelled"],
+        summary=summary,
+        details_key=put_json(artifacts, details),
+    )
+    return summary, version, reference
+
+
+def change_report(cfg: PilotConfig, window: WindowSource, version: ModelVersionRecord,
+                  known: ChangeState | None) -> dict[str, Any] | None:
+    """The change detector on the champion's labelled errors, in label order (``summary.change``)."""
+    c = cfg.triggers.change
+    rows = window.labelled(last_n=c.max_rows)
+    if not len(rows):
+        return None
+    served = rows[rows["model_version"].to_numpy() == version.version]
+    detector = get_change_detector(c.method, alpha=c.alpha, min_rows=c.min_rows)
+    # the champion's first labelled rows are its own post-deployment level
+    errors = row_errors(served, version.task) if len(served) else np.empty(0)
+    report = detector.fit(errors[: c.min_rows]).update(errors[c.min_rows :]).report()
+    out: dict[str, Any] = {**report.to_dict(), "version": version.version}
+    if report.detected and report.change_at is not None:
+        out["since"] = served["ts"].iloc[report.change_at].isoformat()
+    if len(served):
+        out["champion_since"] = served["ts"].iloc[0].isoformat()
+    if known is not None:
+        out["rows_since_known"] = int((rows["ts"] >= known.since).sum())
+    return out
 
 
 def _features(window: pd.DataFrame, version: ModelVersionRecord) -> pd.DataFrame:
