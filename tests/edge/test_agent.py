@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from edge_helpers import Fleet, free_port, rezip, shifted_frame, src_env, write_csv
-from serving_helpers import CATEGORICAL, NUMERIC, make_frame
+from serving_helpers import CATEGORICAL, NUMERIC, SIGNATURE, make_frame
 
 from modelpilot import auth
 from modelpilot.edge.agent import Agent, Home, SchemaMismatch, open_bundle
@@ -160,3 +160,56 @@ def test_an_outage_is_replayed_in_order_exactly_once(fleet: Fleet, tmp_path: Pat
         assert fleet.store.get_device("d1").info["duplicates"] == 1
     finally:
         handle.stop()
+
+
+def test_regression_error_sums_give_the_metrics_of_the_labelled_rows(fleet: Fleet, tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from modelpilot.edge.bundle import build_bundle
+    from modelpilot.edge.export import registered_graph
+    from modelpilot.monitoring.reference import build_reference
+    from modelpilot.training import build_pipeline
+    from modelpilot.training.package import save_onnx
+
+    train, live = make_frame(600, 1), make_frame(400, 2)
+    live.loc[::13, "income"] = np.nan
+    features = NUMERIC + CATEGORICAL
+    pipe = build_pipeline(SimpleNamespace(numeric=NUMERIC, categorical=CATEGORICAL),
+                          HistGradientBoostingRegressor(max_iter=20, random_state=0)).fit(train[features], train["spend"])
+    onnx = save_onnx(fleet.artifacts, pipe, SIGNATURE, train[features].head(200))
+    record = fleet.store.register_version(
+        "spend", run_id=None, artifact_key="-", reference_key=None, signature=SIGNATURE, task="regression",
+        classes=None, metrics={}, lineage={"onnx": onnx})
+    ref = build_reference(train[features], numeric=NUMERIC, categorical=CATEGORICAL, scores=pipe.predict(train[features]))
+    data = build_bundle(record, registered_graph(fleet.artifacts, record)[0], ref, fleet.key, inputs=onnx["inputs"],
+                        output=onnx["output"], target="spend", segments=["plan"])
+    agent = Agent(open_bundle(data, fleet.public_key), fleet.public_key, tmp_path / "s")
+    agent.feed(_rows(live.drop(columns=["churned"])))
+    agg = pool([_report(agent)])
+    columns, _, _ = agent.parse(_rows(live))
+    predicted, _ = agent.scorer.score(columns)
+    want = performance(live["spend"].to_numpy(), predicted, task="regression")
+    got = performance_from_counts(agg["labelled"]["*"], "regression")
+    for metric in ("rmse", "mae", "r2"):
+        assert got[metric] == pytest.approx(want["overall"][metric], rel=1e-9), metric
+    basic = live["plan"] == "basic"
+    seg = performance_from_counts(agg["labelled"]["plan=basic"], "regression")
+    assert seg["n"] == int(basic.sum())
+    assert seg["mae"] == pytest.approx(float(np.mean(np.abs(predicted[basic.to_numpy()] - live["spend"][basic]))))
+    # the graph agrees with the pipeline it was checked against
+    assert np.allclose(predicted, pipe.predict(live[features]), rtol=1e-4, atol=1e-3)
+
+
+def test_rows_from_stdin(fleet: Fleet, tmp_path: Path) -> None:
+    bundle = tmp_path / "b.zip"
+    bundle.write_bytes(fleet.bundle)
+    lines = "\n".join(json.dumps(r) for r in _rows(make_frame(120, 9))) + "\n"
+    proc = subprocess.run(
+        [sys.executable, "-m", "modelpilot.edge.agent", str(bundle), "--source", "-", "--public-key",
+         str(fleet.public_path), "--state", str(tmp_path / "state")],
+        input=lines, env=src_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    [report] = [json.loads(p.read_text()) for p in (tmp_path / "state" / "outbox").glob("0*.json")]
+    assert report["rows"] == 120 and report["labelled"]["*"]

@@ -194,3 +194,21 @@ def test_cost_per_device_against_shipping_the_raw_rows(fleet: Fleet, home: tuple
     assert row["transfer"] == pytest.approx(row["bytes_sent"] / 1e9 * fleet.cfg.costs.transfer_per_gb)
     assert row["raw_transfer"] > row["transfer"]
 
+
+
+def test_a_report_home_refuses_is_kept_aside_and_the_rest_still_goes(fleet: Fleet, home: tuple[str, dict[str, str]],
+                                                                    tmp_path: Path) -> None:
+    url, tokens = home
+    agent = _agent(fleet, tmp_path, "d1", url, tokens["d1"])
+    agent.feed(_rows(make_frame(30, 1)))
+    agent.close_window()
+    bad = agent.outbox.pending()[0]
+    doc = json.loads(bad.read_text())
+    bad.write_text(json.dumps({**doc, "version": 99}))  # a version home never published
+    agent.feed(_rows(make_frame(20, 2)))
+    agent.close_window()
+    assert agent.flush() == 1 and agent.counters["refused"] == 1 and not agent.outbox.pending()
+    kept = agent.outbox.refused_dir / bad.name
+    assert json.loads(kept.read_text())["version"] == 99
+    assert "version 99 of churn, which does not exist" in (agent.outbox.refused_dir / f"{bad.stem}.reason.txt").read_text()
+    assert [r.seq for r in fleet.store.edge_reports("churn", device="d1")] == [2]
