@@ -624,6 +624,8 @@ class OnlineFeaturesConfig(_Section):
     event_time: str | None = None
     # how often a file snapshot is re-read at serving (a SQL table is queried per request)
     refresh_interval: Duration = 300.0
+    # a feature row older than this at the moment counts as missing (Feast's ttl); None = any age
+    max_age: Duration | None = None
 
     @model_validator(mode="after")
     def _table_for_sql(self) -> OnlineFeaturesConfig:

@@ -50,11 +50,13 @@ def events(feats: pd.DataFrame, seed: int = 1) -> pd.DataFrame:
                          "ts": times, "y": rng.integers(0, 2, n)})
 
 
-def expected(feats: pd.DataFrame, customer: str, at: datetime) -> dict[str, Any] | None:
+def expected(feats: pd.DataFrame, customer: str, at: datetime, max_age: float | None = None) -> dict[str, Any] | None:
     mine = feats[(feats["customer"] == customer) & (feats["updated_at"] <= at)]
     if mine.empty:
         return None
     last = mine.sort_values("updated_at").iloc[-1]
+    if max_age is not None and (at - last["updated_at"]).total_seconds() > max_age:
+        return None
     return {"spend_30d": float(last["spend_30d"]), "plan": str(last["plan"])}
 
 
@@ -105,6 +107,24 @@ def test_training_join_and_serving_lookup_agree_row_by_row(backend: tuple[Featur
         got = served[int(str(i))]
         assert (None if got is None else {"spend_30d": float(got["spend_30d"]), "plan": str(got["plan"])}) == latest
     assert joined["plan"].isna().sum() > 0 and joined["plan"].notna().sum() > 200  # both cases occur
+
+
+def test_max_age_makes_old_rows_missing_on_both_sides(backend: tuple[FeatureTable, pd.DataFrame]) -> None:
+    table, feats = backend
+    max_age = 6 * 3600.0  # rows are about 11 h apart per customer: many are too old
+    aged = FeatureTable(table.spec.model_copy(update={"max_age": max_age}), table.base_dir)
+    rows = events(feats)
+    joined = aged.join(rows, "ts")
+    stale = 0
+    for i, row in rows.iterrows():
+        truth = expected(feats, row["customer"], row["ts"], max_age)
+        stale += truth is None and expected(feats, row["customer"], row["ts"]) is not None
+        [served] = aged.lookup([(row["customer"],)], as_of=row["ts"])
+        trained = None if pd.isna(joined.at[i, "plan"]) else {
+            "spend_30d": float(joined.at[i, "spend_30d"]), "plan": str(joined.at[i, "plan"])}
+        assert trained == truth and (None if served is None else {
+            "spend_30d": float(served["spend_30d"]), "plan": str(served["plan"])}) == truth, (i, row.to_dict())
+    assert stale > 20  # the limit did hide rows
 
 
 def test_a_body_with_only_the_key_gets_the_features(tmp_path: Path) -> None:

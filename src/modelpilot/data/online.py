@@ -7,6 +7,7 @@ row of the entity whose timestamp is at or before the moment*:
 * at training (:meth:`FeatureTable.join`), the moment is each row's event time, and the
   rule is DuckDB's ``ASOF LEFT JOIN ... ON key = key AND event_time >= timestamp`` — a label
   never sees a feature value from its future;
+* with ``max_age``, a last row older than that at the moment counts as missing, on both sides;
 * at serving (:meth:`FeatureTable.lookup`), the moment is now (or ``as_of``): a file
   source is held in memory, sorted by key and time, and searched with a binary search; a
   database source (SQLite or PostgreSQL through SQLAlchemy) answers one query per request
@@ -151,7 +152,7 @@ class FeatureTable:
         left["__mp_row"] = np.arange(len(left))
         left["__mp_time"] = _utc_naive(left[event_time])
         on = " AND ".join(f"e.{_quote(k)} = f.{_quote(k)}" for k in spec.entity)
-        picked = ", ".join(f"f.{_quote(c)}" for c in spec.features)
+        picked = ", ".join(f"f.{_quote(c)}" for c in spec.features) + f", f.{_quote(spec.timestamp)} AS __mp_feature_time"
         sql = (f"SELECT e.*, {picked} FROM events e ASOF LEFT JOIN feats f "
                f"ON {on} AND e.__mp_time >= f.{_quote(spec.timestamp)} ORDER BY e.__mp_row")
         con = duckdb.connect(":memory:")
@@ -165,7 +166,11 @@ class FeatureTable:
             raise DataError(f"online_features: the point-in-time join failed: {exc}") from None
         finally:
             con.close()
-        out = out.drop(columns=["__mp_row", "__mp_time"])
+        if spec.max_age is not None:  # too old at the row's time: missing, as at serving
+            stale = (left["__mp_time"].to_numpy() - out["__mp_feature_time"].to_numpy()) > np.timedelta64(
+                int(spec.max_age * 1e6), "us")
+            out.loc[stale, spec.features] = None
+        out = out.drop(columns=["__mp_row", "__mp_time", "__mp_feature_time"])
         out[event_time] = events[event_time].to_numpy()  # the caller's dtype, untouched
         return out
 
@@ -215,12 +220,16 @@ class FeatureTable:
         when = (when.tz_convert("UTC") if when.tzinfo else when.tz_localize("UTC")).tz_localize(None)
         if self.database:
             return self._lookup_sql(keys, when)
+        oldest = None if self.spec.max_age is None else when - pd.Timedelta(seconds=self.spec.max_age)
         index = self._memory()
         out: list[dict[str, Any] | None] = []
         for key in keys:
             entry = index.get(tuple(key))
             at = bisect.bisect_right(entry[0], when) if entry else 0
-            out.append(None if not entry or at == 0 else dict(zip(self.spec.features, entry[1][at - 1], strict=True)))
+            if not entry or at == 0 or (oldest is not None and entry[0][at - 1] < oldest):
+                out.append(None)
+            else:
+                out.append(dict(zip(self.spec.features, entry[1][at - 1], strict=True)))
         return out
 
     def _lookup_sql(self, keys: Sequence[Key], when: pd.Timestamp) -> list[dict[str, Any] | None]:
@@ -232,9 +241,12 @@ class FeatureTable:
         wanted = sorted({tuple(k) for k in keys}, key=str)
         match = key_cols[0].in_([k[0] for k in wanted]) if len(key_cols) == 1 else sa.tuple_(*key_cols).in_(wanted)
         rank = sa.func.row_number().over(partition_by=key_cols, order_by=t.c[spec.timestamp].desc()).label("mp_rank")
-        inner = (sa.select(*key_cols, *[t.c[f] for f in spec.features], rank)
+        inner = (sa.select(*key_cols, *[t.c[f] for f in spec.features], t.c[spec.timestamp], rank)
                  .where(match, t.c[spec.timestamp] <= when.to_pydatetime()).subquery())
-        query = sa.select(*[inner.c[c] for c in [*spec.entity, *spec.features]]).where(inner.c.mp_rank == 1)
+        where = [inner.c.mp_rank == 1]
+        if spec.max_age is not None:  # the newest row only, and only when it is recent enough
+            where.append(inner.c[spec.timestamp] >= (when - pd.Timedelta(seconds=spec.max_age)).to_pydatetime())
+        query = sa.select(*[inner.c[c] for c in [*spec.entity, *spec.features]]).where(*where)
         try:
             with self.engine().connect() as conn:
                 found = {tuple(r[: len(spec.entity)]): dict(zip(spec.features, r[len(spec.entity):], strict=True))
