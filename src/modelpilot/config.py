@@ -398,6 +398,10 @@ class MonitoringConfig(_Section):
     # how a classifier's probabilities are calibrated on its validation rows for the
     # label-free estimate ("auto": isotonic from 1000 rows, sigmoid below; "none": as is)
     calibration: Literal["auto", "isotonic", "sigmoid", "none"] = "auto"
+    # drift of the joint distribution (docs/monitoring.md#joint-drift-all-columns-at-once):
+    # "pca" reconstruction error (cheap), "classifier" (a domain classifier: a few seconds per
+    # pass, and the reference keeps 2,000 encoded rows), "both", or "none"
+    joint_drift: Literal["pca", "classifier", "both", "none"] = "pca"
 
 
 class TriggerRule(_Section):

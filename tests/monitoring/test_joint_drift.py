@@ -105,3 +105,16 @@ def test_embedding_matrix_reads_a_list_column_or_column_group() -> None:
         embedding_matrix(frame, ["f"])
     with pytest.raises(DataError, match="dimensions"):
         embedding_drift(fit_embedding_profile(np.eye(12)), np.ones((20, 3)))
+
+
+def test_drift_report_runs_the_joint_detectors_the_profile_allows(rng, joint) -> None:  # type: ignore[no-untyped-def]
+    ref, profile = joint
+    reference = {**build_reference(ref), "joint": profile}
+    rotated = tabular(rng, 1000, rotate=True)
+    both = drift_report(reference, rotated, joint="both")["joint"]
+    assert set(both) == {"pca_reconstruction", "domain_classifier"} and all(r["drifted"] for r in both.values())
+    assert set(drift_report(reference, rotated)["joint"]) == {"pca_reconstruction"}  # the default: cheap
+    assert drift_report(reference, rotated, joint="none")["joint"] == {}
+    without_sample = {**reference, "joint": {**profile, "sample": []}}
+    assert set(drift_report(without_sample, rotated, joint="both")["joint"]) == {"pca_reconstruction"}
+    assert drift_report(build_reference(ref), rotated)["joint"] == {}

@@ -148,6 +148,7 @@ def summarize(
             threshold=cfg.monitoring.drift_threshold,
             scores=scores,
             predictions=preds,
+            joint=cfg.monitoring.joint_drift,
         )
         details["drift"] = report
         summary["drift_share"] = report["share_drifted"]
@@ -155,6 +156,9 @@ def summarize(
         score_drift = (report.get("prediction_drift") or {}).get("score")
         summary["prediction_drift"] = score_drift["statistic"] if score_drift else None
         summary["feature_drift"] = {n: c["statistic"] for n, c in report["columns"].items()}
+        # the joint detectors' verdicts: {"pca_reconstruction": {"statistic", "drifted"}, ...}
+        summary["joint_drift"] = {k: {"statistic": v["statistic"], "drifted": v["drifted"]}
+                                  for k, v in report["joint"].items()}
 
     if len(labelled):
         labelled = labelled[(labelled["model_version"] == version.version) & labelled["label"].notna()]

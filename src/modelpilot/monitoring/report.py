@@ -11,6 +11,7 @@ from numpy.typing import ArrayLike
 
 from modelpilot.errors import DataError
 from modelpilot.monitoring.drift import BaseDriftMethod, DriftResult, get_drift_method
+from modelpilot.monitoring.multivariate import DomainClassifierDrift, PCAReconstructionDrift, encode
 from modelpilot.monitoring.reference import FeatureLists, score_vector
 
 _SCORE = "__score__"
@@ -26,6 +27,7 @@ def drift_report(
     *,
     scores: ArrayLike | None = None,
     predictions: ArrayLike | None = None,
+    joint: str = "pca",
 ) -> dict[str, Any]:
     """Score every feature of ``current`` against the reference, and the model's outputs.
 
@@ -39,13 +41,17 @@ def drift_report(
         scores: the window's scores (positive-class probability or regression output),
             compared with the profile's ``score`` section.
         predictions: the window's predicted labels, compared with its ``prediction`` section.
+        joint: the joint-drift detectors run when the profile has a ``joint`` section:
+            ``"pca"`` (reconstruction error), ``"classifier"`` (domain classifier; needs the
+            profile's row sample), ``"both"`` or ``"none"``.
 
     Returns:
         A JSON-serialisable dict: ``method``, ``n_reference``, ``n_current``, ``columns``
         (name → statistic, p_value, drifted, method, threshold, type and the missing
         fractions of both sides), ``n_columns``, ``n_drifted``, ``share_drifted``,
-        ``drifted_columns``, and ``prediction_drift`` with ``score`` and ``label`` entries
-        (None when not given or not in the profile).
+        ``drifted_columns``, ``prediction_drift`` with ``score`` and ``label`` entries
+        (None when not given or not in the profile), and ``joint``: detector name →
+        statistic, p_value, drifted, method, threshold (empty without a joint profile).
 
     Raises:
         DataError: columns missing on either side, or outputs of the wrong length.
@@ -77,6 +83,7 @@ def drift_report(
         "n_drifted": len(drifted),
         "share_drifted": len(drifted) / len(results) if results else 0.0,
         "drifted_columns": drifted,
+        "joint": _joint(reference_profile.get("joint"), current, joint),
         "prediction_drift": {
             "score": _output_drift(reference_profile.get("score"), scores, scorer, len(current),
                                    numeric=True),
@@ -84,6 +91,18 @@ def drift_report(
                                    len(current), numeric=False),
         },
     }
+
+
+def _joint(profile: dict[str, Any] | None, current: pd.DataFrame, which: str) -> dict[str, Any]:
+    if profile is None or which == "none" or len(current) < 10:
+        return {}
+    detectors: list[Any] = []
+    if which in ("pca", "both"):
+        detectors.append(PCAReconstructionDrift())
+    if which in ("classifier", "both") and profile.get("sample"):
+        detectors.append(DomainClassifierDrift())
+    X = encode(profile["encoding"], current)
+    return {d.name: _jsonable(d.score_matrix(profile, X)) for d in detectors}
 
 
 def _names(features: FeatureLists | Sequence[str] | None) -> list[str] | None:

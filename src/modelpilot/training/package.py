@@ -23,6 +23,7 @@ from modelpilot.data import FeatureSpec
 from modelpilot.errors import ModelpilotError
 from modelpilot.monitoring.calibration import fit_calibration
 from modelpilot.monitoring.errormodel import fit_error_model
+from modelpilot.monitoring.multivariate import fit_joint_profile
 from modelpilot.monitoring.reference import build_reference
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ def save_reference(
     y_valid: np.ndarray | None = None,
     classes: np.ndarray | None = None,
     calibration: str = "auto",
+    joint: str = "pca",
     seed: int = 0,
 ) -> str:
     """Build the reference profile and store it as JSON; returns its key.
@@ -64,9 +66,16 @@ def save_reference(
             ``monitoring/errormodel``).
         classes: the classifier's classes in ``scores`` column order.
         calibration: ``"auto"``, ``"isotonic"``, ``"sigmoid"`` or ``"none"``.
+        joint: ``monitoring.joint_drift``: what the joint profile (``profile["joint"]``) is
+            made for; ``"none"`` leaves it out, only a classifier needs the row sample.
         seed: the error model's random state.
     """
     profile: dict[str, Any] = build_reference(X_train, features)
+    if joint != "none" and (features.numeric or features.categorical) and len(X_train) >= 10:
+        profile["joint"] = fit_joint_profile(
+            X_train, numeric=features.numeric, categorical=features.categorical,
+            sample_size=2000 if joint in ("classifier", "both") else 0, seed=seed,
+        )
     if scores is not None or predictions is not None:
         # scores are profiled separately because they come from other rows than X_train
         n = len(scores) if scores is not None else len(predictions)  # type: ignore[arg-type]
