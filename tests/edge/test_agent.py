@@ -162,6 +162,7 @@ def test_an_outage_is_replayed_in_order_exactly_once(fleet: Fleet, tmp_path: Pat
         handle.stop()
 
 
+@pytest.mark.slow  # converts a second model (regression) to ONNX: ~10-30 s on a loaded machine
 def test_regression_error_sums_give_the_metrics_of_the_labelled_rows(fleet: Fleet, tmp_path: Path) -> None:
     from types import SimpleNamespace
 
