@@ -420,6 +420,9 @@ _register_webhooks(app)  # webhooks deliveries|send (cli_webhooks.py)
 from modelpilot.cli_check import register as _register_check  # noqa: E402
 
 _register_check(app)  # check config|data|model (cli_check.py)
+from modelpilot.cli_runs import register as _register_runs  # noqa: E402
+
+_register_runs(app)  # runs list|show|compare, import mlflow (cli_runs.py)
 
 
 @app.command()

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from modelpilot.backtest import BacktestResult
     from modelpilot.controller import Controller
     from modelpilot.integrations.webhooks import WebhookDispatcher
+    from modelpilot.tracking import Run
     from modelpilot.training import TrainResult
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,17 @@ class Pilot:
         from modelpilot.backtest.engine import backtest
 
         return backtest(self.cfg, data=data, executor=self.executor, **kwargs)
+
+    def run(self, name: str, *, model: str | None = None, params: dict[str, Any] | None = None,
+            tags: dict[str, Any] | None = None) -> Run:
+        """Start a tracked run of your own experiment (``with pilot.run("name") as run: ...``).
+
+        It is stored beside the training runs (``modelpilot runs list``), under ``model``
+        (default ``model.name``); see :mod:`modelpilot.tracking`.
+        """
+        from modelpilot.tracking import start_run
+
+        return start_run(self.store, self.artifacts, name, model or self.cfg.model.name, params=params, tags=tags)
 
     def status(self) -> dict[str, Any]:
         """Models, their versions and aliases: ``{"models": [{"name", "versions", "aliases", "rollout",

@@ -298,3 +298,32 @@ def cost_over_time(rows: list[dict[str, Any]], currency: str) -> str:
     fig.update_yaxes(title_text=f"value ({currency})", secondary_y=True)
     fig.update_layout(title="Retraining cost and measured value over time", barmode="stack")
     return html(fig)
+
+
+def run_histories(history: dict[str, dict[str, list[list[float]]]], labels: tuple[str, str]) -> str:
+    """Each metric logged at more than one step: run A's and run B's values per step, one panel each."""
+    names = [n for n, h in history.items() if max(len(h.get("a") or []), len(h.get("b") or [])) > 1][:12]
+    if not names:
+        return ""
+    cols = 2 if len(names) > 1 else 1
+    rows = (len(names) + cols - 1) // cols
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=names, vertical_spacing=0.12 if rows < 4 else 0.06)
+    for i, name in enumerate(names):
+        for side, label, color in (("a", labels[0], "#1f77b4"), ("b", labels[1], "#ff7f0e")):
+            points = history[name].get(side) or []
+            fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], name=label,
+                                     legendgroup=side, showlegend=i == 0, mode="lines+markers",
+                                     line={"color": color}), row=i // cols + 1, col=i % cols + 1)
+    fig.update_layout(title="Metrics per step")
+    return html(fig, height=260 * rows + 80, layout={"legend": _LEGEND_ON_TOP, "margin": {"t": 90, "b": 40}})
+
+
+def run_last_values(metrics: Sequence[dict[str, Any]], labels: tuple[str, str]) -> str:
+    """The last value of every metric both runs logged, side by side (one bar pair per metric)."""
+    shared = [m for m in metrics if m["a"] is not None and m["b"] is not None][:30]
+    fig = go.Figure()
+    for side, label, color in (("a", labels[0], "#1f77b4"), ("b", labels[1], "#ff7f0e")):
+        fig.add_trace(go.Bar(x=[m["name"] for m in shared], y=[m[side] for m in shared], name=label,
+                             marker={"color": color}))
+    fig.update_layout(title="Last value of each metric", barmode="group")
+    return html(fig, layout={"legend": _LEGEND_ON_TOP, "margin": {"t": 70, "b": 60}})

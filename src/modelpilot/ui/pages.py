@@ -225,3 +225,30 @@ def _duration(seconds: int | None) -> str | None:
         if seconds >= size and seconds % size == 0:
             return f"{seconds // size} {unit}"
     return f"{seconds} s"
+
+
+def runs(store: Store, *, model: str | None = None, kind: str | None = None) -> dict[str, Any]:
+    """The newest runs (any kind), for the run list and the compare form."""
+    from modelpilot.tracking import run_summary
+
+    rows = [run_summary(store, r) for r in store.list_runs(model=model or None, kind=kind or None, limit=200)]
+    for r in rows:
+        r["shown"] = {k: v for k, v in r["metrics"].items() if not k.startswith(("trial/", "learning_curve/"))}
+    return {"runs": rows, "model": model or "", "kind": kind or ""}
+
+
+def run_compare(store: Store, a: str, b: str) -> dict[str, Any]:
+    """Two runs side by side: parameters, last metric values and every metric's history, plotted.
+
+    ``a`` and ``b`` are run ids or names (as on the command line).
+    """
+    from modelpilot.tracking import compare_runs, find_run
+
+    result = compare_runs(store, find_run(store, a), find_run(store, b), history=True)
+    ra, rb = result["runs"]
+    labels = (f"A: run {ra['id']} {ra['name']}", f"B: run {rb['id']} {rb['name']}")
+    figures = {"history": charts.run_histories(result["history"], labels) or None,
+               "last": charts.run_last_values(result["metrics"], labels)
+               if any(m["a"] is not None and m["b"] is not None for m in result["metrics"]) else None}
+    return {**result, "labels": labels, "figures": figures,
+            "differ": sum(not p["same"] for p in result["params"])}

@@ -243,6 +243,16 @@ def ui_router(cfg: PilotConfig, store: Store, artifacts: ArtifactStore, *, prefi
         return render(request, "devices.html", title="Devices", model=model, rows=fleet_rows(store, model),
                       costs=costs, rollout=store.get_state(ROLLOUT, model), currency=cfg.costs.currency)
 
+    @router.get("/runs", response_class=HTMLResponse)
+    @page
+    def runs(request: Request, model: str = "", kind: str = "") -> Response:
+        return render(request, "runs.html", title="Runs", **pages.runs(store, model=model, kind=kind))
+
+    @router.get("/runs/compare", response_class=HTMLResponse)
+    @page
+    def run_compare(request: Request, a: str, b: str) -> Response:
+        return render(request, "run_compare.html", title=f"runs {a} and {b}", **pages.run_compare(store, a, b))
+
     @router.get("/runs/{run_id}", response_class=HTMLResponse)
     @page
     def run(request: Request, run_id: int) -> Response:
