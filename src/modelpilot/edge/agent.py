@@ -500,7 +500,8 @@ class Agent:
             labels, scores = self.scorer.score(columns)
         except Exception as exc:  # onnxruntime raises its own types; the rows are kept
             self.window.errors["inference"] += n
-            self._quarantine([r for i, r in enumerate(rows) if i not in set(bad)], reason=str(exc))
+            refused = set(bad)
+            self._quarantine([r for i, r in enumerate(rows) if i not in refused], reason=str(exc))
             return 0
         elapsed_ms = (time.perf_counter() - t0) * 1000.0
         self.window.cpu_seconds += time.process_time() - c0
@@ -551,7 +552,7 @@ class Agent:
             if status == 200:
                 path.unlink()
                 sent += 1
-                self.counters["duplicates" if '"duplicate":true' in body.replace(" ", "") else "sent"] += 1
+                self.counters["duplicates" if _duplicate(body) else "sent"] += 1
             elif status in (400, 413, 422):
                 self.outbox.refuse(path, f"{status} {body}")
                 self.counters["refused"] += 1
@@ -593,6 +594,14 @@ class Agent:
                                      f"{self.bundle.manifest['model']} v{self.bundle.version} needs")
             self.window.source_bytes += path.stat().st_size
             return self.feed(rows)
+
+
+def _duplicate(body: str) -> bool:
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(answer, dict) and answer.get("duplicate") is True
 
 
 def _value(v: Any, kind: str) -> Any:

@@ -29,6 +29,7 @@ import numpy as np
 from modelpilot.artifacts import get_json
 from modelpilot.config import PilotConfig
 from modelpilot.edge.home import (
+    REPORT_FORMAT,
     MalformedReport,
     check_report,
     performance_from_counts,
@@ -69,8 +70,11 @@ def ingest(cfg: PilotConfig, store: Store, artifacts: Any, device: str, doc: Any
 
     rec = store.get_device(device)
     try:
-        version = int(doc["version"]) if isinstance(doc, dict) and isinstance(doc.get("version"), int) else 0
-        if isinstance(doc, dict) and doc.get("model") not in (None, rec.model):
+        if not isinstance(doc, dict) or doc.get("format") != REPORT_FORMAT or not isinstance(doc.get("version"), int):
+            raise MalformedReport(f"the report from {device!r} is not a JSON object with format {REPORT_FORMAT!r} "
+                                  "and an integer 'version'; send what the modelpilot edge agent writes")
+        version = int(doc["version"])
+        if doc.get("model") not in (None, rec.model):
             raise MalformedReport(f"the report is about model {doc.get('model')!r}; device {device!r} runs "
                                   f"{rec.model!r}")
         try:
@@ -189,7 +193,8 @@ def fleet_tick(cfg: PilotConfig, store: Store, artifacts: Any, *, now: datetime 
     scopes: list[tuple[str, dict[str, Any]]] = []
     for name, payloads in sorted(devices.items()):
         agg = pool(payloads)
-        assert agg is not None  # every listed device has at least one report
+        if agg is None:
+            continue
         summary, _ = _summary(cfg, record, ref, agg, now, cfg.edge.min_rows)
         flagged = bool(summary["drifted_features"])
         info = {"rows": agg["rows"], "drift_share": summary["drift_share"],
