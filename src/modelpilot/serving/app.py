@@ -37,6 +37,8 @@ from modelpilot.errors import ModelNotFound, ModelpilotError, NotFound, RequestE
 from modelpilot.serving import docs
 from modelpilot.serving.cache import FaultInjector, LoadedModel, ModelCache
 from modelpilot.serving.champion_metrics import ChampionCollector
+from modelpilot.serving.explain import TRUE as EXPLAIN_TRUE
+from modelpilot.serving.explain import Explainer
 from modelpilot.serving.feedback import FeedbackDesk
 from modelpilot.serving.isolation import BatchLane, ProcessLane
 from modelpilot.serving.labels import LabelDomain
@@ -256,14 +258,18 @@ def create_app(
             if sc.batch_lane == "process" else BatchLane(sc.batch_workers, sc.batch_queue))
     app.state.lane = lane
 
+    explainer = Explainer(artifacts)
+
     def answer_plain(name: str, model: LoadedModel, parsed: ParsedRequest, ids: list[str],
-                     start: float) -> bytes:
+                     start: float, explain: bool = False) -> bytes:
         """Predict, serialise and log one request; runs on the loop or on a lane thread."""
         out = cache.predict(model, parsed.columns)
         labels = out.labels if out.labels.dtype.kind == "f" else out.labels.tolist()
         payload: dict[str, Any] = {"predictions": labels, "ids": ids, "model_version": model.version}
         if out.probabilities is not None:
             payload["probabilities"] = out.probabilities
+        if explain:
+            payload["explanations"] = explainer.rows(model, parsed.columns)
         content = orjson.dumps(payload, option=_NUMPY)
         elapsed = time.perf_counter() - start
         writer.log_predictions(
@@ -292,6 +298,14 @@ def create_app(
         def parse() -> tuple[ParsedRequest, list[str]]:
             parsed = model.schema.parse(body, max_instances=sc.max_instances)
             return parsed, parsed.ids if parsed.ids is not None else new_ids(parsed.n)
+
+        if request.query_params.get("explain", "").lower() in EXPLAIN_TRUE:
+            # explained requests are answered by the champion (never routed to a challenger),
+            # off the event loop: an explanation costs (features + 1) x 4 predictions per row
+            parsed, ids = await run_in_threadpool(parse)
+            content = await run_in_threadpool(answer_plain, name, model, parsed, ids, start, True)
+            recent.add(ids)
+            return Response(content, media_type=_JSON)
 
         if rollout is not None and not rollout.state.shadow:
             parsed, ids = await lane.run(parse) if large else parse()
