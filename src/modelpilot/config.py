@@ -3,6 +3,9 @@
 Every section is a pydantic model with ``extra="forbid"``, so a typo is an error that
 names the key (and the nearest known one) instead of a setting silently ignored.
 Durations are written ``"30s"``, ``"5m"``, ``"2h"``, ``"7d"`` or as a number of seconds.
+The loop's waits (trigger cooldowns, the budget's period) are counted in labelled rows by
+default (``cooldown_rows``, ``period_rows``), so a policy means the same on any clock; the
+time-based key (``cooldown``, ``period``) is accepted instead, never both.
 
 Example::
 
@@ -58,6 +61,29 @@ def parse_duration(value: Any) -> float:
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Action = Literal["fail", "warn", "off"]
+# the ROI report's period when the budget counts labelled rows (budget.period_rows)
+REPORT_PERIOD_SECONDS = 7 * 86400.0
+
+
+def time_or_rows(data: Any, time_key: str, rows_key: str) -> Any:
+    """A wait given in time (``time_key``) or in labelled rows (``rows_key``), never both.
+
+    Giving the time key alone turns the rows default off; giving both is an error.
+
+    >>> time_or_rows({"cooldown": "1h"}, "cooldown", "cooldown_rows")
+    {'cooldown': '1h', 'cooldown_rows': None}
+    """
+    if not isinstance(data, dict):
+        return data
+    timed, rows = data.get(time_key) is not None, data.get(rows_key) is not None
+    if timed and rows:
+        raise ValueError(
+            f"{time_key} ({data[time_key]!r}) and {rows_key} ({data[rows_key]!r}) are both set: give the wait either "
+            f"in time ({time_key}, e.g. '1h') or in labelled rows ({rows_key}, e.g. 1000), and remove the other"
+        )
+    if timed:
+        return {**data, rows_key: None}
+    return data
 
 
 class _Section(BaseModel):
@@ -408,7 +434,17 @@ class TriggerRule(_Section):
     enabled: bool = True
     threshold: float
     min_samples: int = Field(200, ge=1)
-    cooldown: Duration = 3600.0
+    # after firing (or reporting a drift watch), the rule stays quiet until this many labelled
+    # rows served after the firing have arrived (one typical batch: a reading at least half
+    # new against the default 2,000-row window) ...
+    cooldown_rows: int | None = Field(1000, ge=0)
+    # ... or, instead, for this long on the loop's clock (never both)
+    cooldown: Duration | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_cooldown(cls, data: Any) -> Any:
+        return time_or_rows(data, "cooldown", "cooldown_rows")
 
 
 class ChangeConfig(_Section):
@@ -485,9 +521,31 @@ class TriggersConfig(_Section):
 
 
 class BudgetConfig(_Section):
-    period: Duration = 7 * 86400.0
+    # the rolling period: the retrains whose training rows were followed by fewer than this many
+    # labelled rows count (ten retraining windows of retraining.recent_rows: on average at most
+    # one retrain per window of new labels) ...
+    period_rows: int | None = Field(50_000, ge=1)
+    # ... or, instead, the retrains of the last this long on the loop's clock (never both)
+    period: Duration | None = None
     max_retrains: int | None = Field(10, ge=0)
     max_cost: float | None = Field(None, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_period(cls, data: Any) -> Any:
+        return time_or_rows(data, "period", "period_rows")
+
+    @model_validator(mode="after")
+    def _some_period(self) -> BudgetConfig:
+        if self.period is None and self.period_rows is None and (self.max_retrains is not None or self.max_cost is not None):
+            raise ValueError("the budget needs a period: set budget.period_rows (labelled rows, e.g. 50000) "
+                             "or budget.period (a time such as '7d')")
+        return self
+
+    @property
+    def report_seconds(self) -> float:
+        """The period of the ROI report: the budget's when it counts time, else a week."""
+        return self.period if self.period is not None else REPORT_PERIOD_SECONDS
 
 
 class RetrainingConfig(_Section):

@@ -112,5 +112,5 @@ def test_budget_period_is_rolling() -> None:
     assert status.allowed and status.retrains == 1
     refused = check_budget(BudgetConfig(max_retrains=1, period="7d"), history, now)
     assert not refused.allowed and "budget.max_retrains 1" in refused.reason
-    cost = check_budget(BudgetConfig(max_retrains=None, max_cost=1.5), history, now, next_cost=0.6)
+    cost = check_budget(BudgetConfig(max_retrains=None, max_cost=1.5, period="7d"), history, now, next_cost=0.6)
     assert not cost.allowed and cost.projected_cost == pytest.approx(1.6)

@@ -183,7 +183,7 @@ def test_bad_cron_expression_is_a_config_error() -> None:
 
 
 def test_feature_drift_alone_is_a_watch_not_a_retrain() -> None:
-    cfg = make_cfg({"feature_drift": {"enabled": True, "threshold": 0.5}})
+    cfg = make_cfg({"feature_drift": {"enabled": True, "threshold": 0.5, "cooldown": "1h"}})
     drifted = summary(performance=0.79, drift_share=0.8, drifted_features=["age", "income"])
     out = evaluate(cfg, drifted, with_ref(0.793), T0 + HOUR)
     d = decision(out, "feature_drift")
@@ -280,7 +280,7 @@ def _retrain_and_promote(state: TriggerState, when: datetime, score: float, cfg:
 
 
 def test_gradual_drift_is_followed_until_the_model_catches_up() -> None:
-    cfg = make_cfg()
+    cfg = make_cfg({"performance_drop": {"cooldown": "1h"}})  # the ticks below are hours apart
     state = with_ref(0.86)
     now = T0
     # the drift sets in: the champion falls to 0.78 → retrain; v2 recovers only half-way

@@ -230,7 +230,7 @@ def _compare(raw: list[dict[str, Any]], cfg: PilotConfig) -> list[dict[str, Any]
         p["cost"] = round(p["cost"], 8)
     base = next((p for p in raw if p["kind"] == "never"), None)
     for p in raw:
-        report = p.pop("roi", None) or summarize([], cfg.costs, period_seconds=cfg.budget.period, task="classification")
+        report = p.pop("roi", None) or summarize([], cfg.costs, period_seconds=cfg.budget.report_seconds, task="classification")
         total = report["total"]
         p["vs_never"] = (None if base is None or p["mean_metric"] is None or base["mean_metric"] is None
                          else improvement(metric, p["mean_metric"], base["mean_metric"]))

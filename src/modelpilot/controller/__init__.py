@@ -215,18 +215,18 @@ class Controller:
         """The idle phase: monitor, decide, and start a retrain when one is due."""
         cfg = self.cfg
         triggers = TriggerState.from_dict(state.get("triggers"))
-        summary, version, reference = monitor(cfg, self.store, self.artifacts, self.window, champion, now,
-                                              triggers.change)
+        summary, version, reference, rows = monitor(cfg, self.store, self.artifacts, self.window, champion, now,
+                                                    triggers.change)
         result.summary = summary
         result.actions.append("monitored")
         state.pop("failing", None)
 
-        outcome = decide(cfg, self.store, version, summary, triggers, now, force=force)
+        outcome = decide(cfg, self.store, version, summary, triggers, now, rows=rows, force=force)
         result.decisions += [d.to_dict() for d in outcome.decisions]
         if self.observer is not None:
             self.observer(summary, result.decisions)
         state["triggers"] = outcome.new_state.to_dict()
-        reason = retrain_due(cfg, state, outcome, now)
+        reason = retrain_due(cfg, state, outcome, now, rows)
         if reason is not None and self._rollout_busy:
             result.actions.append("retrain deferred: a rollout is in progress")
         if reason is None or self._rollout_busy:

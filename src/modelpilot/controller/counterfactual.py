@@ -86,15 +86,16 @@ def retrain_rows(store: Store, model: str) -> list[dict[str, Any]]:
 
 
 def roi_report(cfg: PilotConfig, store: Store, model: str) -> dict[str, Any]:
-    """Cost, value and ROI per retrain, per period (``budget.period``) and in total.
+    """Cost, value and ROI per retrain, per period (``budget.period``, or a week when the
+    budget counts labelled rows) and in total.
 
     See :func:`modelpilot.policy.roi.summarize` for the fields; times are ISO strings.
     """
     task = _task(store, model, cfg)
-    out = summarize(retrain_rows(store, model), cfg.costs, period_seconds=cfg.budget.period, task=task)
+    out = summarize(retrain_rows(store, model), cfg.costs, period_seconds=cfg.budget.report_seconds, task=task)
     for row in out["retrains"]:
         row["time"] = row["time"].isoformat() if isinstance(row["time"], datetime) else row["time"]
-    out.update(model=model, task=task, period_seconds=cfg.budget.period,
+    out.update(model=model, task=task, period_seconds=cfg.budget.report_seconds,
                counterfactual={"fraction": cfg.costs.counterfactual.fraction,
                                "period_seconds": cfg.costs.counterfactual.period})
     return out

@@ -14,8 +14,9 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from modelpilot.config import PilotConfig
+from modelpilot.config import PilotConfig, TriggerRule
 from modelpilot.controller.monitor import validation_segments
+from modelpilot.policy.trigger_state import RowClock
 from modelpilot.policy.triggers import (
     MonitoringSummary,
     TriggerOutcome,
@@ -27,8 +28,11 @@ from modelpilot.store import ModelVersionRecord, Store
 
 
 def decide(cfg: PilotConfig, store: Store, version: ModelVersionRecord, summary: dict[str, Any],
-           triggers: TriggerState, now: datetime, *, force: str | None = None) -> TriggerOutcome:
+           triggers: TriggerState, now: datetime, *, rows: RowClock | None = None,
+           force: str | None = None) -> TriggerOutcome:
     """Evaluate the triggers for the champion ``version`` and write the decisions' events.
+
+    ``rows``: the labelled rows' times, for the waits counted in rows (cooldowns, the budget).
 
     Returns:
         The outcome; ``outcome.new_state`` is the trigger state to store.
@@ -43,7 +47,8 @@ def decide(cfg: PilotConfig, store: Store, version: ModelVersionRecord, summary:
                 triggers=cfg.triggers, segments=validation_segments(
                     store, version, cfg.primary_metric, cfg.triggers.segment_performance_drop.min_samples),
             )
-    ms = MonitoringSummary.from_dict({**summary, "window_end": summary["window_end"] or now.isoformat()})
+    ms = replace(MonitoringSummary.from_dict({**summary, "window_end": summary["window_end"] or now.isoformat()}),
+                 rows=rows)
     outcome = evaluate(cfg, ms, triggers, now)
     if force and not outcome.retrain:
         outcome = replace(outcome, retrain=True, reason=force)
@@ -57,17 +62,27 @@ def decide(cfg: PilotConfig, store: Store, version: ModelVersionRecord, summary:
     return outcome
 
 
-def retrain_due(cfg: PilotConfig, state: dict[str, Any], outcome: TriggerOutcome, now: datetime) -> str | None:
+def retrain_due(cfg: PilotConfig, state: dict[str, Any], outcome: TriggerOutcome, now: datetime,
+                rows: RowClock | None = None) -> str | None:
     """The reason of the retrain due on this tick, or None.
 
     A retrain waiting for data (``state["waiting"]``) stays due until it starts, or until it
-    has waited a whole cooldown of the performance trigger: then the wait is dropped from
-    ``state`` and the triggers decide afresh.
+    has waited longer than a whole cooldown of the performance trigger (in labelled rows
+    served since it began waiting, or in time: as the cooldown is given): then the wait is
+    dropped from ``state`` and the triggers decide afresh.
     """
     waiting = state.get("waiting")
-    if waiting and now - datetime.fromisoformat(waiting["since"]) > timedelta(seconds=cfg.triggers.performance_drop.cooldown):
+    if waiting and _waited_out(cfg.triggers.performance_drop, datetime.fromisoformat(waiting["since"]), now, rows):
         state.pop("waiting")  # waited a whole cooldown: let the triggers decide afresh
         waiting = None
     if outcome.retrain:
         return outcome.reason
     return str(waiting["reason"]) if waiting else None
+
+
+def _waited_out(rule: TriggerRule, since: datetime, now: datetime, rows: RowClock | None) -> bool:
+    if rule.cooldown is not None:
+        return now - since > timedelta(seconds=rule.cooldown)
+    if rule.cooldown_rows is None:
+        return True
+    return (rows.since(since) if rows is not None else 0) > rule.cooldown_rows

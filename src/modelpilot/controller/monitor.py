@@ -21,27 +21,39 @@ import numpy as np
 import pandas as pd
 
 from modelpilot.artifacts import ArtifactStore, get_json, put_json
-from modelpilot.config import PilotConfig
+from modelpilot.config import PilotConfig, TriggerRule
 from modelpilot.controller.data import FEATURE_PREFIX, row_errors
 from modelpilot.controller.window import WindowSource
 from modelpilot.errors import NotFound
 from modelpilot.monitoring import drift_report, estimate_performance, performance
 from modelpilot.monitoring.change import get_change_detector
 from modelpilot.monitoring.errormodel import estimate_error
+from modelpilot.policy.trigger_state import RowClock
 from modelpilot.policy.triggers import ChangeState
 from modelpilot.store import ModelVersionRecord, Store
+
+
+def rows_needed(cfg: PilotConfig) -> int:
+    """The labelled rows the longest wait counted in rows needs (cooldowns, the budget's period)."""
+    t = cfg.triggers
+    rules = [getattr(t, name) for name, f in type(t).model_fields.items() if f.annotation is TriggerRule]
+    waits = [r.cooldown_rows for r in rules if r.cooldown is None and r.cooldown_rows]
+    if cfg.budget.period is None and cfg.budget.period_rows:
+        waits.append(cfg.budget.period_rows)
+    return max(waits, default=0)
 
 
 def monitor(
     cfg: PilotConfig, store: Store, artifacts: ArtifactStore, window: WindowSource, champion: int, now: datetime,
     known: ChangeState | None,
-) -> tuple[dict[str, Any], ModelVersionRecord, dict[str, Any]]:
+) -> tuple[dict[str, Any], ModelVersionRecord, dict[str, Any], RowClock]:
     """One monitoring pass for the ``champion`` at ``now``, its report stored.
 
     ``known``: the change the trigger state has located (the report counts the rows since).
 
     Returns:
-        ``(summary, champion version, its reference profile)``.
+        ``(summary, champion version, its reference profile, row clock)``: the row clock holds
+        the times of the latest labelled rows, as many as the waits counted in rows need.
     """
     version = store.get_version(cfg.model.name, champion)
     reference = get_json(artifacts, version.reference_key) if version.reference_key else {"columns": {}}
@@ -49,7 +61,8 @@ def monitor(
     rows = window.window(last_n=cfg.monitoring.window_size, since=since, until=now)
     labelled = window.labelled(last_n=cfg.monitoring.window_size, since=since)
     summary, details = summarize(cfg, rows, labelled, version, reference)
-    summary["change"] = change_report(cfg, window, version, known)
+    recent = window.labelled(last_n=max(cfg.triggers.change.max_rows, rows_needed(cfg)))
+    summary["change"] = change_report(cfg, recent.iloc[-cfg.triggers.change.max_rows :], version, known)
     summary["weighted_drift_share"] = weighted_drift_share(store, version, summary)
     store.add_monitoring_report(
         cfg.model.name,
@@ -61,14 +74,16 @@ def monitor(
         summary=summary,
         details_key=put_json(artifacts, details),
     )
-    return summary, version, reference
+    return summary, version, reference, RowClock.of(recent["ts"] if len(recent) else [])
 
 
-def change_report(cfg: PilotConfig, window: WindowSource, version: ModelVersionRecord,
+def change_report(cfg: PilotConfig, rows: pd.DataFrame, version: ModelVersionRecord,
                   known: ChangeState | None) -> dict[str, Any] | None:
-    """The change detector on the champion's labelled errors, in label order (``summary.change``)."""
+    """The change detector on the champion's labelled errors, in label order (``summary.change``).
+
+    ``rows``: the latest ``triggers.change.max_rows`` labelled rows, oldest first.
+    """
     c = cfg.triggers.change
-    rows = window.labelled(last_n=c.max_rows)
     if not len(rows):
         return None
     served = rows[rows["model_version"].to_numpy() == version.version]

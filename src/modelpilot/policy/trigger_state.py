@@ -12,6 +12,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import numpy as np
+import pandas as pd
+
 from modelpilot.errors import DataError, StoreError
 from modelpilot.metrics import improvement
 
@@ -26,6 +29,34 @@ EVENT_KINDS: dict[str, str | None] = {
     "quiet": None,
 }
 # drift fires alongside labelled performance once it has lost this share of the drop threshold
+
+
+@dataclass(frozen=True, eq=False)
+class RowClock:
+    """The times of the champion's latest labelled rows: the loop's clock counted in labelled rows.
+
+    Waits given in rows (``cooldown_rows``, ``budget.period_rows``) count the labelled rows
+    served after an event, as the change trigger counts the rows after a change: the same
+    policy then means the same whatever the time column's unit. It holds at most the rows
+    the longest such wait needs (a count past it saturates, which decides the same).
+
+    >>> clock = RowClock.of([datetime(2024, 1, d, tzinfo=UTC) for d in (1, 2, 3)])
+    >>> clock.since(datetime(2024, 1, 1, tzinfo=UTC)), clock.since(datetime(2024, 1, 3, tzinfo=UTC))
+    (2, 0)
+    """
+
+    ns: np.ndarray  # nanoseconds since 1970 (UTC), sorted
+
+    @classmethod
+    def of(cls, times: Any) -> RowClock:
+        """From times in any order: datetimes (naive ones are UTC) or a pandas series of them."""
+        stamps = pd.to_datetime(pd.Series(list(times) if not isinstance(times, pd.Series) else times), utc=True)
+        return cls(np.sort(stamps.to_numpy(dtype="datetime64[ns]").astype(np.int64)))
+
+    def since(self, when: datetime) -> int:
+        """Labelled rows served strictly after ``when``."""
+        at = pd.Timestamp(utc(when)).value
+        return int(len(self.ns) - np.searchsorted(self.ns, at, side="right"))
 
 
 @dataclass(frozen=True)
@@ -49,6 +80,13 @@ class MonitoringSummary:
     change: dict[str, Any] | None = None
     # the share of drifted features weighted by the champion's feature importance
     weighted_drift_share: float | None = None
+    # the labelled rows' times, for waits counted in rows (not part of the stored summary;
+    # None: unknown, a wait in rows then counts no rows since its event)
+    rows: RowClock | None = None
+
+    def rows_since(self, when: datetime) -> int:
+        """Labelled rows served after ``when`` (0 when the summary carries no row clock)."""
+        return self.rows.since(when) if self.rows is not None else 0
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> MonitoringSummary:

@@ -6,7 +6,8 @@ tick, and returns a :class:`TriggerOutcome`: one :class:`TriggerDecision` per tr
 to retrain, and the next state. The controller stores the state (``to_dict``/``from_dict``)
 and writes one event per decision whose ``kind`` is not None.
 
-The triggers (``triggers.*`` in pilot.yaml; each has threshold, min_samples, cooldown):
+The triggers (``triggers.*`` in pilot.yaml; each has threshold, min_samples, and a cooldown in
+labelled rows, ``cooldown_rows``, or in time, ``cooldown``):
 
 - ``schedule``: a cron expression; fires when a cron tick has passed since the last
   scheduled firing (a tick refused by the budget is skipped, not made up later);
@@ -52,7 +53,7 @@ from typing import Any
 from modelpilot.config import PilotConfig, TriggerRule, TriggersConfig
 from modelpilot.errors import ConfigError
 from modelpilot.metrics import higher_is_better, improvement
-from modelpilot.policy.budget import check_budget, in_period
+from modelpilot.policy.budget import check_budget, current
 from modelpilot.policy.change import change_signal, moved_on
 from modelpilot.policy.trigger_state import (
     EVENT_KINDS,
@@ -106,7 +107,7 @@ def evaluate(cfg: PilotConfig, summary: MonitoringSummary, state: TriggerState, 
     higher_is_better(summary.metric)  # raises ConfigError on an unknown metric
     if state.metric != summary.metric:  # a new primary metric: old references mean nothing
         state = replace(state, metric=summary.metric, reference=None, segment_references={}, estimated_reference=None)
-    state = replace(state, retrains=in_period(state.retrains, now, cfg.budget.period))
+    state = replace(state, retrains=current(cfg.budget, state.retrains, now, summary.rows_since))
     change, known = change_signal(cfg, summary, state, now)
     state = replace(state, change=known)
     signals = [
@@ -121,22 +122,22 @@ def evaluate(cfg: PilotConfig, summary: MonitoringSummary, state: TriggerState, 
     last_fired, last_watch = dict(state.last_fired), dict(state.last_watch)
     for s in signals:
         rule = getattr(t, s.name, None)
-        cooldown = rule.cooldown if isinstance(rule, TriggerRule) else 0.0
-        numbers = {**s.numbers, "value": s.value, "threshold": s.threshold, "cooldown_seconds": cooldown,
+        rule = rule if isinstance(rule, TriggerRule) else None
+        numbers = {**s.numbers, "value": s.value, "threshold": s.threshold,
+                   "cooldown_seconds": rule.cooldown if rule else 0.0,
+                   "cooldown_rows": rule.cooldown_rows if rule else None,
                    "window_end": summary.window_end.isoformat()}
         if s.state == "over":
             last = state.last_fired.get(s.name)
-            if last is not None and (now - last).total_seconds() < cooldown:
-                until = last + timedelta(seconds=cooldown)
-                decisions.append(_decide(s, "suppressed_cooldown", numbers, (
-                    f"{s.reason}; suppressed by cooldown: fired {_ago(now - last)} ago, cooldown "
-                    f"{_ago(timedelta(seconds=cooldown))}, next possible at {until.isoformat()}")))
+            wait = _cooling(rule, last, summary, now)
+            if wait is not None:
+                decisions.append(_decide(s, "suppressed_cooldown", numbers, f"{s.reason}; suppressed by cooldown: {wait}"))
             else:
                 pending.append(s)
                 decisions.append(_decide(s, "fired", numbers, s.reason))  # may turn into suppressed_budget
         elif s.state == "watch":
             last = state.last_watch.get(s.name)
-            if last is not None and (now - last).total_seconds() < cooldown:
+            if last is not None and _cooling(rule, last, summary, now) is not None:
                 decisions.append(_decide(s, "quiet", numbers, f"{s.reason}; already reported at {last.isoformat()}"))
             else:
                 last_watch[s.name] = now
@@ -148,7 +149,7 @@ def evaluate(cfg: PilotConfig, summary: MonitoringSummary, state: TriggerState, 
     schedule_anchor = state.schedule_anchor or now
     retrain, reason = False, "no trigger fired"
     if pending:
-        budget = check_budget(cfg.budget, state.retrains, now, next_cost=state.last_cost)
+        budget = check_budget(cfg.budget, state.retrains, now, next_cost=state.last_cost, rows_since=summary.rows_since)
         names = {s.name for s in pending}
         for i, d in enumerate(decisions):
             if d.name in names and d.status == "fired":
@@ -444,6 +445,29 @@ def _apply_new_references(state: TriggerState, signals: list[Signal], now: datet
             value, how = sig.numbers.pop("_set_estimated")
             state = replace(state, estimated_reference=Reference(value, how, now))
     return state
+
+
+def _cooling(rule: TriggerRule | None, last: datetime | None, s: MonitoringSummary, now: datetime) -> str | None:
+    """Why a rule that fired (or watched) at ``last`` is still in its cooldown; None once it is over.
+
+    A cooldown in rows (``cooldown_rows``) lasts until that many labelled rows served after
+    ``last`` have arrived; one in time (``cooldown``) until that long has passed.
+    """
+    if rule is None or last is None:
+        return None
+    if rule.cooldown is not None:
+        if (now - last).total_seconds() >= rule.cooldown:
+            return None
+        until = last + timedelta(seconds=rule.cooldown)
+        return (f"fired {_ago(now - last)} ago, cooldown {_ago(timedelta(seconds=rule.cooldown))}, "
+                f"next possible at {until.isoformat()}")
+    if rule.cooldown_rows is None:
+        return None
+    seen = s.rows_since(last)
+    if seen >= rule.cooldown_rows:
+        return None
+    return (f"fired at {last.isoformat()}, {seen} labelled rows since, cooldown {rule.cooldown_rows} labelled rows "
+            f"(cooldown_rows), {rule.cooldown_rows - seen} more needed")
 
 
 def _decide(s: Signal, status: Status, numbers: dict[str, Any], reason: str) -> TriggerDecision:
