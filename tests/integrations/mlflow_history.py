@@ -5,8 +5,9 @@ Registered model ``churn-lr``:
   v2  the same kind of model saved with cloudpickle, its file then replaced by a pickle that
       would create SENTINEL when unpickled; alias legacy
   v3  a Pipeline holding a numpy function (refused by the model allowlist); alias challenger
-Writes probe rows and v1's predictions to OUT (JSON) so the test can compare.
-Usage: python mlflow_history.py FOLDER SENTINEL
+Writes probe rows and v1's predictions to FOLDER/expected.json so the test can compare.
+With ``more``, adds to the existing store instead: v4 (skops, servable), alias challenger moved to it.
+Usage: python mlflow_history.py FOLDER SENTINEL [more]
 """
 
 import json
@@ -27,8 +28,10 @@ from sklearn.preprocessing import FunctionTransformer
 
 folder, sentinel = Path(sys.argv[1]), sys.argv[2]
 mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
-experiment = mlflow.create_experiment("churn", artifact_location=(folder / "mlruns").as_uri())
 client = MlflowClient()
+more = sys.argv[3:] == ["more"]
+experiment = (client.get_experiment_by_name("churn").experiment_id if more else
+              mlflow.create_experiment("churn", artifact_location=(folder / "mlruns").as_uri()))
 rng = np.random.default_rng(0)
 X = pd.DataFrame({"tenure": rng.normal(12, 4, 300), "spend": rng.normal(50, 10, 300)})
 y = ((X.tenure - 12) / 4 + (X.spend - 50) / 10 + rng.normal(0, 0.5, 300) > 0).astype(int)
@@ -45,6 +48,8 @@ models = {
     2: ("cloudpickle", make_pipeline(SimpleImputer(), LogisticRegression(C=1.0))),
     3: ("skops", make_pipeline(FunctionTransformer(np.log1p), LogisticRegression(C=10.0))),
 }
+if more:
+    models = {4: ("skops", make_pipeline(SimpleImputer(), LogisticRegression(C=0.5)))}
 for version, (fmt, model) in models.items():
     C = model[-1].C
     with mlflow.start_run(experiment_id=experiment, run_name=f"lr-C{C}"):
@@ -62,6 +67,9 @@ for version, (fmt, model) in models.items():
     if version == 2:  # the file an attacker (or an old pipeline) left behind
         local = Path(client.get_model_version_download_uri("churn-lr", "2").removeprefix("file://"))
         (local / "model.pkl").write_bytes(pickle.dumps(Payload()))
+if more:
+    client.set_registered_model_alias("churn-lr", "challenger", "4")
+    sys.exit(0)
 client.set_registered_model_alias("churn-lr", "champion", "1")
 client.set_registered_model_alias("churn-lr", "legacy", "2")
 client.set_registered_model_alias("churn-lr", "challenger", "3")

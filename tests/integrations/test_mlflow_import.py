@@ -108,6 +108,21 @@ def test_import_copies_versions_runs_aliases_and_only_the_safe_model(history: Pa
     text = import_into(project, uri)  # the table form names why each version's file was left out
     assert text.returncode == 0 and "cloudpickle" in " ".join(text.stdout.split())
 
+    # a new version registered in MLflow since: only it is copied, with the alias moved to it
+    done = subprocess.run([sys.executable, str(HERE / "mlflow_history.py"), str(history), str(history / "PWNED"),
+                           "more"], capture_output=True, text=True, timeout=600, check=False, cwd=history)
+    assert done.returncode == 0, done.stderr[-4000:]
+    later = import_into(project, uri, "--json")
+    assert later.returncode == 0, later.stderr[-4000:]
+    [model] = json.loads(later.stdout)["models"]
+    assert (model["imported"], model["existing"]) == (1, 3)
+    assert model["aliases"] == {"champion": 1, "challenger": 4}
+    with Pilot.from_config(project / "pilot.yaml") as pilot:
+        v4 = pilot.store.get_version("churn-lr", 4)
+        assert v4.status == "registered" and v4.lineage["mlflow"]["version"] == 4
+        assert pilot.store.aliases("churn-lr") == {"champion": 1, "challenger": 4}
+        assert len(pilot.store.list_runs(model="churn-lr", kind="mlflow")) == 4
+
 
 def test_an_unreachable_tracking_uri_is_a_clear_error(tmp_path: Path) -> None:
     try:
