@@ -173,13 +173,16 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface (default serving.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default serving.port).")] = None,
     with_controller: Annotated[bool, typer.Option("--with-controller", help="Run the controller loop in-process.")] = False,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes on the port, each with its own cache and log segments.")] = 1,
 ) -> None:
     """Serve the champion over HTTP until SIGTERM/SIGINT (the prediction log is flushed)."""
     from modelpilot import _report
 
     with _pilot(config) as pilot:
-        on_event = _report.Timeline(err_console) if with_controller else None
-        pilot.serve(host, port, with_controller=with_controller, on_event=on_event)
+        on_event = _report.Timeline(err_console) if with_controller and workers == 1 else None
+        code = pilot.serve(host, port, with_controller=with_controller, on_event=on_event, workers=workers)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

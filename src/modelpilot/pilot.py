@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelpilot.artifacts import ArtifactStore, open_artifacts
 from modelpilot.config import PilotConfig
+from modelpilot.errors import ConfigError
 from modelpilot.executors import Executor, make_executor
 from modelpilot.store import Store
 
@@ -112,19 +113,36 @@ class Pilot:
 
     def serve(
         self, host: str | None = None, port: int | None = None, *, with_controller: bool = False,
-        on_event: Callable[[dict[str, Any]], None] | None = None,
-    ) -> None:
+        on_event: Callable[[dict[str, Any]], None] | None = None, workers: int = 1,
+    ) -> int:
         """Serve the champions over HTTP until SIGTERM/SIGINT (blocking).
 
         With ``with_controller`` the controller ticks in a background thread of the same
         process; training still runs in the executor's worker processes. ``on_event`` is
         called with each new audit-log event of the model while the server runs (the CLI
         prints them as a timeline).
+
+        ``workers > 1`` runs that many server processes on the port (:mod:`modelpilot.serving.workers`),
+        each with its own model cache and prediction-log segments; the controller, if asked
+        for, runs in the first one. Returns the exit code (0 after an orderly stop).
         """
         from modelpilot.serving.server import run_server
 
+        if with_controller and self.cfg.executor.kind == "ray":
+            raise ConfigError(
+                "serve --with-controller: executor.kind is ray, and ray.init would replace the server's "
+                "SIGTERM handler (a stop would no longer drain the prediction log); run "
+                "'modelpilot controller' as a process of its own next to the servers"
+            )
+        if workers > 1:
+            from modelpilot.serving.workers import serve_workers
+
+            return serve_workers(self.cfg, host or self.cfg.serving.host,
+                                 self.cfg.serving.port if port is None else port, workers,
+                                 with_controller=with_controller)
         lifespan = controller_lifespan(self, on_event=on_event) if with_controller else None
         run_server(self.cfg, host, port, store=self.store, artifacts=self.artifacts, extra_lifespan=lifespan)
+        return 0
 
     def predict(self, input_path: str | Path, output_path: str | Path) -> dict[str, Any]:
         """Score a Parquet/CSV file with the champion, logging every row like the server."""

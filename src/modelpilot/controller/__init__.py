@@ -287,7 +287,9 @@ class Controller:
                     self.cfg, self.store, self.artifacts, self.executor, job, inline=self.inline,
                     save=lambda rev: self._save(state, rev), revision=revision,
                 )
-            except Exception as exc:  # bad data, a crashed worker...: one event, back to idle
+            except retrain.TrainingFailed as failed:  # bad data, a crashed worker...: one event, back to idle
+                exc, revision = failed.cause, failed.revision  # the lease renewals moved the revision
+                retrain.fail_job_runs(self.store, self.model, job["key"], reason_of(exc))
                 self.store.add_event(
                     "retrain_failed", model=self.model, subject=job["key"], actor="controller",
                     reason=f"{reason_of(exc)}; the champion keeps serving",

@@ -270,7 +270,25 @@ def fail_interrupted_runs(store: Store, model: str) -> None:
         store.finish_run(run.id, status="failed", error="interrupted: the controller stopped during training")
 
 
+def fail_job_runs(store: Store, model: str, key: str, reason: str) -> None:
+    """Mark the runs of retrain ``key`` still ``running`` failed: a worker that died (killed,
+    out of memory, its node lost) could not record its own end."""
+    for run in store.list_runs(model=model, status="running", kind="retrain"):
+        if (run.tags.get("process") or {}).get("idempotency_key") == key:
+            store.finish_run(run.id, status="failed", error=f"the training worker failed: {reason}")
+
+
 # ---------------------------------------------------------------------- training
+
+
+class TrainingFailed(Exception):
+    """Training the candidate raised ``cause``; ``revision`` is the state's revision after the
+    lease renewals made meanwhile, so the failure can still be saved."""
+
+    def __init__(self, cause: Exception, revision: int) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.revision = revision
 
 
 def train_candidate(
@@ -284,6 +302,10 @@ def train_candidate(
 
     Returns:
         The training result and the state's revision after the lease renewals.
+
+    Raises:
+        TrainingFailed: training raised (bad data, a worker that died); it carries the cause
+            and the revision after the renewals.
     """
     stop = threading.Event()
     rev = [revision]
@@ -310,6 +332,10 @@ def train_candidate(
             out = run_training(*args, store=store, artifacts=artifacts, executor=executor, resampled_rows=resampled)
         else:
             out = executor.submit(run_training, *args, resampled_rows=resampled).result()
+    except Exception as exc:
+        stop.set()
+        keeper.join()  # its last renewal is in rev[0]
+        raise TrainingFailed(exc, rev[0]) from exc
     finally:
         stop.set()
         keeper.join()

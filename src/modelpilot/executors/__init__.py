@@ -1,7 +1,9 @@
 """Where training jobs, HPO trials and backtest policies run.
 
 An :class:`Executor` is the small contract every backend implements; ``make_executor``
-picks one from the config by name: ``local`` (worker processes on this machine). Another backend registers a factory in :data:`EXECUTORS` under its name.
+picks one from the config by name: ``local`` (worker processes on this machine) or
+``ray`` (tasks on a Ray cluster, :mod:`modelpilot.executors.ray`, imported only when
+chosen). Another backend registers a factory in :data:`EXECUTORS` under its name.
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ from modelpilot.executors.local import LocalExecutor
 
 EXECUTORS: dict[str, Callable[[ExecutorConfig], Executor]] = {
     "local": lambda cfg: LocalExecutor(workers=cfg.workers, threads=cfg.threads),
+    "ray": lambda cfg: _ray_executor(cfg),
 }
+
+
+def _ray_executor(cfg: ExecutorConfig) -> Executor:
+    from modelpilot.executors.ray import RayExecutor
+
+    return RayExecutor(address=cfg.address, workers=cfg.workers, threads=cfg.threads)
 
 
 def make_executor(cfg: ExecutorConfig) -> Executor:

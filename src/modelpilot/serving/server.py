@@ -69,6 +69,8 @@ def run_server(
     log_level: str = "info",
     replica_id: str | None = None,
     extra_lifespan: Any = None,
+    sockets: list[Any] | None = None,
+    on_server: Any = None,
 ) -> None:
     """Serve the champions of ``cfg``'s store until SIGTERM/SIGINT (blocking).
 
@@ -82,6 +84,9 @@ def run_server(
         replica_id: names this replica's prediction-log segments.
         extra_lifespan: entered inside the app's lifespan (``--with-controller`` runs the
             controller loop there).
+        sockets: listening sockets to serve on instead of binding ``host:port`` (a worker of
+            ``serve --workers``, see :mod:`.workers`).
+        on_server: called with the ``uvicorn.Server`` before it runs.
 
     Raises:
         ConfigError: the store or artifact URL is invalid.
@@ -105,8 +110,10 @@ def run_server(
                 cfg.serving.port if port is None else port, log_level,
             )
         )
+        if on_server is not None:
+            on_server(server)
         with _quiet_exit():
-            server.run()  # SIGTERM/SIGINT → graceful shutdown + lifespan exit (log flushed)
+            server.run(sockets=sockets)  # SIGTERM/SIGINT → graceful shutdown + lifespan exit (log flushed)
     finally:
         if own_store:
             store.close()
