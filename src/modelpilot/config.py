@@ -428,6 +428,9 @@ class MonitoringConfig(_Section):
     # "pca" reconstruction error (cheap), "classifier" (a domain classifier: a few seconds per
     # pass, and the reference keeps 2,000 encoded rows), "both", or "none"
     joint_drift: Literal["pca", "classifier", "both", "none"] = "pca"
+    # split-conformal miscoverage level: intervals / prediction sets calibrated on the
+    # validation rows hold the truth 1 - alpha of the time; coverage is monitored on labels
+    conformal_alpha: float = Field(0.1, gt=0, lt=1)
 
 
 class TriggerRule(_Section):

@@ -13,6 +13,7 @@ from modelpilot.controller.data import FEATURE_PREFIX
 from modelpilot.controller.monitor import summarize
 from modelpilot.monitoring import build_reference
 from modelpilot.monitoring.calibration import fit_calibration
+from modelpilot.monitoring.conformal import fit_conformal
 from modelpilot.monitoring.errormodel import fit_error_model
 from modelpilot.monitoring.multivariate import fit_joint_profile
 from modelpilot.store import ModelVersionRecord
@@ -79,6 +80,11 @@ def test_regression_estimate_comes_from_the_error_model(rng) -> None:  # type: i
     rows = window(rng, 3000) + np.array([1.5, 0.0])  # traffic moves to where the error is larger
     rows["prediction"], rows["model_version"] = 0.0, 1
     rows["ts"] = pd.Timestamp("2024-01-02", tz="UTC")
-    summary, _ = summarize(cfg, rows, rows.iloc[:0], version("regression", None), profile)
+    y_val = rng.normal(size=4000) * noise
+    profile["conformal"] = fit_conformal(y_val, predictions=np.zeros(4000), alpha=0.1)
+    rows["label"] = rng.normal(size=3000) * (0.2 + np.abs(rows[FEATURE_PREFIX + "a"].to_numpy()))
+    summary, details = summarize(cfg, rows, rows, version("regression", None), profile)
     truth = float(np.sqrt(np.mean((0.2 + np.abs(rows[FEATURE_PREFIX + "a"].to_numpy())) ** 2)))
     assert summary["estimated_performance"] == pytest.approx(truth, rel=0.08)
+    # the intervals calibrated on the validation rows no longer hold where the errors grew
+    assert summary["coverage"] < 0.8 and details["conformal"]["p_value"] < 1e-6

@@ -50,6 +50,8 @@ def test_first_version_becomes_champion_and_its_artifacts_work(
     # the validation rows calibrate the probabilities monitoring's label-free estimate reads
     assert reference["calibration"]["rows"] == result.split["validation_rows"]
     assert len(reference["calibration"]["maps"]) == 1
+    assert reference["conformal"]["task"] == "classification" and reference["conformal"]["alpha"] == 0.1
+    assert 0 < reference["conformal"]["q"] < 1 and set(reference["joint"]) >= {"encoding", "pca"}
 
     # every trial is a metric point of the run at step = trial number, n_trials respected
     points = store.metric_history(result.run_id, "trial/accuracy")
@@ -89,6 +91,7 @@ def test_regression(store: Store, artifacts: ArtifactStore, executor: LocalExecu
     assert model.predict(df[["x1", "x2", "c"]].head(3)).shape == (3,)
     # the reference holds the residual model: its estimate on the rows is near the real error
     error_model = get_json(artifacts, result.reference_key)["error_model"]
+    assert get_json(artifacts, result.reference_key)["conformal"]["task"] == "regression"
     est = estimate_error(error_model, df[["x1", "x2", "c"]], model.predict(df[["x1", "x2", "c"]]))
     assert est["expected_rmse"] == pytest.approx(result.metrics["rmse"], rel=0.5)
 

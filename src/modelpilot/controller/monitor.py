@@ -27,6 +27,7 @@ from modelpilot.controller.window import WindowSource
 from modelpilot.errors import NotFound
 from modelpilot.monitoring import drift_report, estimate_performance, performance
 from modelpilot.monitoring.change import get_change_detector
+from modelpilot.monitoring.conformal import coverage
 from modelpilot.monitoring.errormodel import estimate_error
 from modelpilot.policy.trigger_state import RowClock
 from modelpilot.policy.triggers import ChangeState
@@ -180,6 +181,10 @@ def summarize(
     summary["n_labelled"] = int(len(labelled))
     if len(labelled):
         summary.update(_measured(cfg, labelled, version, metric))
+        covered = _coverage(reference["conformal"], labelled, version) if reference.get("conformal") else None
+        if covered is not None:
+            details["conformal"] = covered
+            summary["coverage"] = covered["coverage"]
     if cfg.monitoring.estimate_performance and len(served):
         est = _estimated(served, version, reference)
         if est is not None:
@@ -202,6 +207,18 @@ def _estimated(served: pd.DataFrame, version: ModelVersionRecord, reference: dic
     if model is None:
         return None
     return estimate_error(model, _features(served, version), pd.to_numeric(served["prediction"]).to_numpy())
+
+
+def _coverage(conformal: dict[str, Any], labelled: pd.DataFrame, version: ModelVersionRecord) -> dict[str, float] | None:
+    """How often the champion's conformal intervals / prediction sets held the label (None
+    for a classifier whose rows carry no probabilities)."""
+    if version.task == "classification":
+        proba = _proba(labelled)
+        if proba is None:
+            return None
+        return coverage(conformal, labelled["label"].astype(str).to_numpy(), proba=proba, classes=_classes(version))
+    return coverage(conformal, pd.to_numeric(labelled["label"]).to_numpy(),
+                    predictions=pd.to_numeric(labelled["prediction"]).to_numpy())
 
 
 def _estimated_segments(

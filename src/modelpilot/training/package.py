@@ -9,6 +9,7 @@ live traffic with; it is stored as a JSON artifact next to the model.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 from pathlib import Path
@@ -20,8 +21,9 @@ from sklearn.pipeline import Pipeline
 
 from modelpilot.artifacts import ArtifactStore, put_json, save_model
 from modelpilot.data import FeatureSpec
-from modelpilot.errors import ModelpilotError
+from modelpilot.errors import DataError, ModelpilotError
 from modelpilot.monitoring.calibration import fit_calibration
+from modelpilot.monitoring.conformal import fit_conformal
 from modelpilot.monitoring.errormodel import fit_error_model
 from modelpilot.monitoring.multivariate import fit_joint_profile
 from modelpilot.monitoring.reference import build_reference
@@ -50,6 +52,7 @@ def save_reference(
     classes: np.ndarray | None = None,
     calibration: str = "auto",
     joint: str = "pca",
+    conformal_alpha: float = 0.1,
     seed: int = 0,
 ) -> str:
     """Build the reference profile and store it as JSON; returns its key.
@@ -66,6 +69,7 @@ def save_reference(
             ``monitoring/errormodel``).
         classes: the classifier's classes in ``scores`` column order.
         calibration: ``"auto"``, ``"isotonic"``, ``"sigmoid"`` or ``"none"``.
+        conformal_alpha: the split-conformal level (``profile["conformal"]``).
         joint: ``monitoring.joint_drift``: what the joint profile (``profile["joint"]``) is
             made for; ``"none"`` leaves it out, only a classifier needs the row sample.
         seed: the error model's random state.
@@ -84,6 +88,11 @@ def save_reference(
         )
         profile["score"], profile["prediction"] = scored["score"], scored["prediction"]
     if y_valid is not None and scores is not None:
+        with contextlib.suppress(DataError):  # too few validation rows for the level: no sets
+            profile["conformal"] = (
+                fit_conformal(y_valid, proba=scores, classes=list(classes), alpha=conformal_alpha)
+                if classes is not None else fit_conformal(y_valid, predictions=scores, alpha=conformal_alpha)
+            )
         if classes is not None and calibration != "none":
             profile["calibration"] = fit_calibration(scores, y_valid, classes, method=calibration)
         elif classes is None and X_valid is not None and len(X_valid) >= 20:

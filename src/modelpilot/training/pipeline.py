@@ -287,7 +287,7 @@ def _train_run(
         ref_key = save_reference(artifacts, X_tr[~X_tr.index.isin(copies)], features,
                                  _scores(ev["proba"], ev["pred"], task), ev["pred"] if task == "classification" else None,
                                  X_valid=X_va, y_valid=y_va.to_numpy(), calibration=cfg.monitoring.calibration,
-                                 joint=cfg.monitoring.joint_drift,
+                                 joint=cfg.monitoring.joint_drift, conformal_alpha=cfg.monitoring.conformal_alpha,
                                  classes=np.asarray(pipe.classes_) if task == "classification" else None,
                                  seed=cfg.model.seed)
         art_key = save_bundle(artifacts, pipe)
