@@ -1,0 +1,89 @@
+"""A person's actions on the champion over a real store: manual promotion, rollback, rejection.
+
+A manual promotion ends a rollout in progress (``superseded``) and clears a parked version's
+status; promoting the champion itself is refused. A rollback stops a rollout in progress
+(the champion never moved), or else restores the champion before the current one, and says
+so when there is none. A rejected approval cannot be approved afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from modelpilot.errors import Conflict, NotFound
+from modelpilot.rollout import get_strategy, review
+from modelpilot.rollout import state as st
+from modelpilot.rollout.progressive import CHALLENGER_ALIAS
+
+MODEL = "churn"
+
+
+def _kinds(renv: Any, *wanted: str) -> list[str]:
+    return [e.kind for e in reversed(renv.store.events(model=MODEL, limit=1000)) if e.kind in wanted]
+
+
+def test_a_manual_promotion_ends_the_rollout_in_progress_and_clears_a_parked_status(renv: Any) -> None:
+    get_strategy("canary", cfg=renv.cfg, artifacts=renv.artifacts).start(
+        renv.store, MODEL, renv.worse, champion=renv.champion, reason="retrain", numbers={})
+    review.request_review(renv.store, MODEL, renv.healthy, champion=renv.champion, reason="retrain")
+    assert renv.store.get_version(MODEL, renv.healthy).status == "awaiting_approval"
+
+    out = review.promote_manual(renv.store, MODEL, renv.healthy, "alice", "hotfix", artifacts=renv.artifacts)
+
+    assert out == {"model": MODEL, "champion": renv.healthy, "previous": renv.champion}
+    assert renv.store.get_alias(MODEL, "champion") == renv.healthy
+    assert st.active(renv.store, MODEL) is None  # the canary of the other candidate is over
+    assert _kinds(renv, "rollout_started", "rollout_superseded", "promoted")[-2:] == ["rollout_superseded", "promoted"]
+    assert renv.store.get_version(MODEL, renv.healthy).status == "registered"
+    with pytest.raises(Conflict, match=f"v{renv.healthy} of 'churn' is already the champion"):
+        review.promote_manual(renv.store, MODEL, renv.healthy, "alice", artifacts=renv.artifacts)
+
+
+def test_a_rollback_restores_the_previous_champion_and_not_before_the_first(renv: Any) -> None:
+    with pytest.raises(NotFound, match=f"v{renv.champion} is the first champion of 'churn'"):
+        review.rollback(renv.store, MODEL, "bob")
+    review.promote_manual(renv.store, MODEL, renv.healthy, "alice", artifacts=renv.artifacts)
+
+    out = review.rollback(renv.store, MODEL, "bob", "worse in production")
+
+    assert out == {"model": MODEL, "action": "champion_restored", "champion": renv.champion, "previous": renv.healthy}
+    assert renv.store.get_alias(MODEL, "champion") == renv.champion
+    (event,) = [e for e in renv.store.events(model=MODEL, kind="rolled_back")]
+    assert event.reason == f"rollback by bob: worse in production; v{renv.champion} serves again"
+    # the champion before the current one is the one just rolled back from: a second rollback undoes it
+    assert review.rollback(renv.store, MODEL, "bob")["champion"] == renv.healthy
+
+
+def test_a_rollback_during_a_rollout_stops_it_and_leaves_the_champion(renv: Any) -> None:
+    get_strategy("ab", cfg=renv.cfg, artifacts=renv.artifacts).start(
+        renv.store, MODEL, renv.healthy, champion=renv.champion, reason="retrain", numbers={})
+
+    out = review.rollback(renv.store, MODEL, "bob")
+
+    assert out == {"model": MODEL, "action": "rollout_stopped", "champion": renv.champion, "previous": renv.healthy}
+    assert renv.store.get_alias(MODEL, "champion") == renv.champion
+    assert renv.store.get_alias(MODEL, CHALLENGER_ALIAS) is None
+    assert renv.store.get_version(MODEL, renv.healthy).status == "rejected"
+    assert st.active(renv.store, MODEL) is None
+
+
+def test_nothing_to_roll_back_without_a_champion(renv: Any) -> None:
+    renv.store.delete_alias(MODEL, "champion", actor="ops", reason="retired")
+    with pytest.raises(NotFound, match="has no champion; nothing to roll back"):
+        review.rollback(renv.store, MODEL, "bob")
+
+
+def test_a_rejected_approval_stays_rejected(renv: Any) -> None:
+    review.request_review(renv.store, MODEL, renv.healthy, champion=renv.champion, reason="retrain")
+    review.reject(renv.store, MODEL, renv.healthy, "carol", "labels look odd")
+    assert renv.store.get_version(MODEL, renv.healthy).status == "rejected"
+    assert renv.store.get_approval(MODEL, renv.healthy).status == "rejected"
+    with pytest.raises(Conflict):
+        review.approve(renv.store, renv.cfg, MODEL, renv.healthy, "dave", artifacts=renv.artifacts)
+    assert renv.store.get_alias(MODEL, "champion") == renv.champion
+    # no timeout configured: pending approvals are left to people
+    review.request_review(renv.store, MODEL, renv.worse, champion=renv.champion, reason="retrain")
+    assert review.check_timeouts(renv.store, renv.cfg, MODEL) == []
+    assert renv.store.get_approval(MODEL, renv.worse).status == "pending"
