@@ -165,7 +165,7 @@ def parse_wrk(out: str) -> Load:
 def _parse_wrk(out: str) -> Load:
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    pcts = dict(re.findall(r"^\s+(\d+)%\s+(\S+)$", out, flags=re.M))
+    pcts = dict(re.findall(r"^\s+(\d+)%\s+(\S+)\s*$", out, flags=re.M))  # wrk may pad "1.06s "
     errors = 0
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if m:

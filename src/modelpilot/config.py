@@ -394,6 +394,9 @@ class ServingConfig(_Section):
     log_flush_interval: Duration = 5.0
     # how often the server checks the store for moved aliases
     refresh_interval: Duration = 1.0
+    # convert each new version to ONNX at register time (when it converts and matches its
+    # pipeline) and serve that graph with onnxruntime; needs the edge extra (docs/serving.md)
+    onnx: bool = True
     # close every route that reveals project data (predict, model info, /metrics, the docs,
     # the dashboard) to requests without a viewer token; /healthz stays open
     require_token_for_predict: bool = False

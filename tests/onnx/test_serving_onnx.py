@@ -185,3 +185,11 @@ def test_register_stores_the_graph_beside_the_skops_file(
     assert [s["name"] for s in graph["inputs"]] == [s["name"] for s in record.signature]
     model = load_version(store, artifacts, "churn", result.version)
     assert model.runtime == "onnxruntime"
+
+
+def test_backtests_make_no_graphs(tmp_path: Path) -> None:
+    from modelpilot.backtest.replay import backtest_profile
+
+    cfg = PilotConfig.from_dict({"model": {"name": "churn", "target": "churned"}}, base_dir=tmp_path)
+    assert cfg.serving.onnx is True  # on by default
+    assert backtest_profile(cfg, tmp_path / "work").serving.onnx is False  # replayed versions are never served

@@ -49,7 +49,7 @@ def backtest_profile(cfg: PilotConfig, workdir: Path) -> PilotConfig:
 
     A backtest trains many versions that nobody will inspect one by one, so the costly
     per-version extras are switched off: hyperparameter search (``tuning.enabled``,
-    ``retraining.tune``), the learning curve, and permutation importance is cut to one
+    ``retraining.tune``), the ONNX graph (``serving.onnx``), the learning curve, and permutation importance is cut to one
     repeat on 100 rows. The store and artifacts live in ``workdir``; the training source
     is the ``--initial`` rows written there (it is also the controller's history).
     """
@@ -62,6 +62,7 @@ def backtest_profile(cfg: PilotConfig, workdir: Path) -> PilotConfig:
     raw["evaluation"] = {**raw["evaluation"], "learning_curve": False, "permutation_repeats": 1,
                          "importance_max_rows": 100}
     raw["executor"] = {"kind": "local", "workers": 1}  # never started: tuning is off
+    raw["serving"] = {**raw["serving"], "onnx": False}  # replayed versions are never served
     return PilotConfig.from_dict(raw, base_dir=workdir, source="backtest config")
 
 

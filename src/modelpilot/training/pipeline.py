@@ -292,7 +292,8 @@ def _train_run(
                                  seed=cfg.model.seed)
         art_key = save_bundle(artifacts, pipe)
         # the code-free second format, checked against the pipeline on the validation rows
-        onnx_graph = save_onnx(artifacts, pipe, features.signature, X_va)
+        onnx_graph = (save_onnx(artifacts, pipe, features.signature, X_va) if cfg.serving.onnx
+                      else {"status": "off", "reason": "serving.onnx is false"})
         report("package", 1, 1)
 
     with prof.stage("register"):
