@@ -16,7 +16,6 @@ import pytest
 from modelpilot.config import PilotConfig
 from modelpilot.controller.data import (
     WaitForData,
-    find_change_point,
     log_to_frame,
     row_errors,
     select_retraining_data,
@@ -121,50 +120,11 @@ def test_too_few_labelled_rows_is_a_data_error_with_the_fix() -> None:
         select_retraining_data(few_train, labelled(37), history=None)  # 28 held out, 9 to train on
 
 
-# --------------------------------------------------------------------------- the change point
-
-
-def test_find_change_point_locates_a_step_in_the_error_rate() -> None:
-    rng = np.random.default_rng(0)
-    errors = np.r_[rng.random(800) < 0.1, rng.random(400) < 0.4].astype(float)
-    cp = find_change_point(errors, min_increase=0.05)
-    assert cp is not None and 770 <= cp <= 830
-
-
-def test_no_change_point_in_a_stationary_or_improving_stream() -> None:
-    rng = np.random.default_rng(1)
-    assert find_change_point((rng.random(1500) < 0.2).astype(float), min_increase=0.05) is None
-    better = np.r_[rng.random(800) < 0.4, rng.random(400) < 0.1].astype(float)
-    assert find_change_point(better, min_increase=0.05) is None
-
-
-def test_change_point_needs_the_minimum_increase_and_both_sides() -> None:
-    errors = np.r_[np.zeros(100), np.ones(100)]  # a perfect step at 100, increase 1.0
-    assert find_change_point(errors, min_increase=1.0) == 100
-    assert find_change_point(errors, min_increase=1.0 + 1e-9) is None
-    short = np.r_[np.zeros(30), np.ones(29)]  # 59 rows: fewer than 2 × min_side
-    assert find_change_point(short, min_increase=0.1) is None
-    edge = np.r_[np.zeros(30), np.ones(30)]
-    assert find_change_point(edge, min_increase=0.1) == 30
-    late = np.r_[np.zeros(100), np.ones(20)]  # the change is nearer the end than min_side
-    assert find_change_point(late, min_increase=0.5, min_side=30) in (None, 90)
-
-
-def test_change_point_needs_a_significant_statistic() -> None:
-    rng = np.random.default_rng(5)
-    # a small, noisy increase on few rows: big enough in size, not in evidence
-    errors = np.r_[rng.random(40) < 0.3, rng.random(40) < 0.45].astype(float)
-    assert find_change_point(errors, min_increase=0.05, z=3.0) is None
-    assert find_change_point(errors, min_increase=0.05, z=-10.0) is not None
-
-
 def test_regression_errors_are_scaled_by_their_median_and_bounded() -> None:
     rows = pd.DataFrame({"prediction": [1.0, 2.0, 3.0, 4.0, 100.0], "label": ["2", "2", "5", "5", "0"]})
     errors = row_errors(rows, "regression")
     # squared errors 1, 0, 4, 1, 10000; median 1
     assert errors.tolist() == [1.0, 0.0, 4.0, 1.0, 10.0]
-    stream = np.r_[np.full(100, 0.5), np.full(100, 5.0)] + np.tile([0.0, 0.1], 100)
-    assert find_change_point(stream, min_increase=1.0) == 100  # non-0/1 losses use their variance
 
 
 def test_classification_errors_are_one_for_a_wrong_class() -> None:

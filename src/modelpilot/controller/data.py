@@ -27,39 +27,6 @@ class WaitForData(DataError):
     """A retrain is due but the data after the detected change is still too thin."""
 
 
-def find_change_point(errors: np.ndarray, *, min_increase: float, min_side: int = 30, z: float = 3.0) -> int | None:
-    """Where the error rate of a stream rose, if it clearly did; else None.
-
-    ``errors`` is one loss per labelled row in time order (1/0 for a wrong/right class, a
-    normalised squared error for regression). Every split point is scored at once with
-    cumulative sums: the increase of the mean after the split over the mean before it,
-    standardised like a two-proportion z statistic. The split with the largest statistic
-    is returned when the increase is at least ``min_increase`` and the statistic ``z``.
-
-    >>> rng = np.random.default_rng(0)
-    >>> stream = np.r_[rng.random(600) < 0.15, rng.random(200) < 0.45].astype(float)
-    >>> 560 <= find_change_point(stream, min_increase=0.05) <= 640
-    True
-    """
-    e = np.asarray(errors, dtype=np.float64)
-    n = len(e)
-    if n < 2 * min_side:
-        return None
-    k = np.arange(min_side, n - min_side + 1)
-    csum = np.concatenate([[0.0], np.cumsum(e)])
-    before = csum[k] / k
-    after = (csum[n] - csum[k]) / (n - k)
-    pooled = csum[n] / n
-    spread = np.sqrt(max(pooled * (1 - pooled), 1e-12) * (1.0 / k + 1.0 / (n - k))) if e.max() <= 1 else (
-        np.sqrt(max(float(e.var()), 1e-12) * (1.0 / k + 1.0 / (n - k)))
-    )
-    stat = (after - before) / spread
-    best = int(np.argmax(stat))
-    if after[best] - before[best] >= min_increase and stat[best] >= z:
-        return int(k[best])
-    return None
-
-
 def row_errors(rows: pd.DataFrame, task: str) -> np.ndarray:
     """Per-row loss of logged predictions against their labels (time order kept)."""
     if task == "classification":
