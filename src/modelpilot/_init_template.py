@@ -52,7 +52,7 @@ evaluation:
 
 gates:
   min_metrics: {accuracy: 0.7}   # a version below this is never promoted
-  min_improvement: 0.0           # a challenger must beat the champion by this much
+  min_improvement: 0.0           # a challenger must beat the champion by this much (rmse: a fraction)
   test: bootstrap                # bootstrap | mcnemar | none
 
 costs:

@@ -481,11 +481,11 @@ class TriggersConfig(_Section):
     feature_drift: TriggerRule = _rule(0.5, enabled=False)
     # drift statistic of the score distribution
     prediction_drift: TriggerRule = _rule(0.2, enabled=False)
-    # absolute drop of the primary metric against the reference performance
+    # drop of the primary metric against the reference (points; a fraction of it for rmse/mae/log_loss)
     performance_drop: TriggerRule = _rule(0.05)
-    # absolute drop of the primary metric in any configured segment
+    # the same drop in any configured segment, against its own reference
     segment_performance_drop: TriggerRule = _rule(0.08)
-    # absolute drop of the estimated metric while labels are missing
+    # the same drop of the estimated metric while labels are missing
     estimated_performance_drop: TriggerRule = _rule(0.08, enabled=False)
     # a drift alarm (feature or prediction drift) alone is a reason to watch, not to retrain:
     # with this on, drift only fires when labelled performance is unavailable or also

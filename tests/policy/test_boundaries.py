@@ -75,10 +75,41 @@ def test_lower_is_better_metric_boundary_points_upwards() -> None:
     state = reset_reference(TriggerState(), 2.0, "v1", metric="rmse", now=T0)
     s = summary(metric="rmse", performance=2.5)
     drop = value(evaluate(cfg_with(), s, state, T0), "performance_drop")
-    assert drop == pytest.approx(0.5)
+    assert drop == pytest.approx(0.25)  # error metrics: a fraction of the reference
     assert status(evaluate(cfg_with({"performance_drop": {"threshold": drop}}), s, state, T0), "performance_drop") == "fired"
+    assert status(evaluate(cfg_with({"performance_drop": {"threshold": drop + EPS}}), s, state, T0),
+                  "performance_drop") == "quiet"
     better = summary(metric="rmse", performance=1.5)  # rmse fell: no drop at any threshold
     assert status(evaluate(cfg_with({"performance_drop": {"threshold": 0.0}}), better, state, T0), "performance_drop") == "quiet"
+
+
+@pytest.mark.parametrize("scale", [1.0, 1000.0])
+def test_error_metric_drops_are_relative_on_both_sides_of_the_threshold(scale: float) -> None:
+    """An rmse 5 % over its reference fires at 0.05 and 4.99 % does not, whatever the target's units."""
+    state = reset_reference(TriggerState(), 20.0 * scale, "v1", metric="rmse", now=T0,
+                            segments={"region=north": 10.0 * scale})
+    cfg = cfg_with({"performance_drop": {"threshold": 0.05}, "segment_performance_drop": {"threshold": 0.05}})
+    seg = {"region=north": {"value": 10.5 * scale, "n": 500}}
+    at = evaluate(cfg, summary(metric="rmse", performance=21.0 * scale, segment_performance=seg), state, T0)
+    assert status(at, "performance_drop") == "fired" and status(at, "segment_performance_drop") == "fired"
+    assert value(at, "performance_drop") == pytest.approx(0.05)
+    seg_under = {"region=north": {"value": 10.499 * scale, "n": 500}}
+    under = evaluate(cfg, summary(metric="rmse", performance=20.998 * scale, segment_performance=seg_under), state, T0)
+    assert status(under, "performance_drop") == "quiet" and status(under, "segment_performance_drop") == "quiet"
+    # bounded scores stay in points: 0.05 below an accuracy of 0.85, not 5 % of it
+    for acc, fires in ((0.79, True), (0.805, False)):  # 0.045 below, though 5.3 % of 0.85
+        points = evaluate(cfg_with({"performance_drop": {"threshold": 0.05}}), summary(performance=acc), ref(0.85), T0)
+        assert value(points, "performance_drop") == pytest.approx(0.85 - acc)
+        assert status(points, "performance_drop") == ("fired" if fires else "quiet")
+
+
+def test_an_error_metric_shortfall_is_relative_to_the_reference() -> None:
+    triggers = cfg_with({"performance_drop": {"threshold": 0.1}, "reference_accept_after": 1}).triggers
+    state = reset_reference(TriggerState(), 1000.0, "v1", metric="rmse", now=T0)
+    on_bar = record_retrain(state, T0, 1.0, score=1100.0, triggers=triggers)  # exactly 10 % worse
+    assert on_bar.reference is not None and on_bar.reference.value == 1000.0 and on_bar.reference.shortfalls == 0
+    short = record_retrain(state, T0, 1.0, score=1100.0 + 1e-6, triggers=triggers)
+    assert short.reference is not None and short.reference.value == pytest.approx(1100.0)  # lowered at once
 
 
 @pytest.mark.parametrize("rule", ["performance_drop", "segment_performance_drop"])
@@ -271,6 +302,24 @@ def test_the_improvement_must_exceed_the_margin_not_equal_it() -> None:
     under = compare_to_champion(y, old, new, task="classification", metric="accuracy",
                                 cfg=GatesConfig(test="none", min_improvement=delta - EPS))
     assert under.passed
+
+
+def test_for_error_metrics_the_improvement_margin_is_a_fraction_of_the_champion() -> None:
+    rng = np.random.default_rng(7)
+    y = rng.normal(50_000.0, 10_000.0, 400)
+    old = y + rng.normal(0.0, 2_000.0, 400)
+    new = y + (old - y) * 0.97  # every error 3 % smaller: rmse 3 % lower
+    kw: dict[str, Any] = {"task": "regression", "metric": "rmse"}
+    probe = compare_to_champion(y, old, new, cfg=GatesConfig(test="none"), **kw)
+    share = probe.delta / probe.champion_metric
+    assert share == pytest.approx(0.03)
+    at = compare_to_champion(y, old, new, cfg=GatesConfig(test="none", min_improvement=share), **kw)
+    assert not at.passed and at.checks[0]["name"] == "beats_champion"
+    assert at.details["margin"] == pytest.approx(probe.delta)  # in the metric's units: dollars
+    under = compare_to_champion(y, old, new, cfg=GatesConfig(test="none", min_improvement=share - 1e-9), **kw)
+    assert under.passed
+    # an absolute reading of 0.01 would have let any improvement above one cent through
+    assert not compare_to_champion(y, old, new, cfg=GatesConfig(test="none", min_improvement=0.05), **kw).passed
 
 
 def test_significance_compares_the_p_value_strictly_below_alpha() -> None:

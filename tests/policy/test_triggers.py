@@ -76,8 +76,8 @@ def test_lower_is_better_metric_drops_upwards() -> None:
     state = with_ref(2.0, metric="rmse")
     out = evaluate(make_cfg(), summary(metric="rmse", performance=2.3), state, T0 + HOUR)
     d = decision(out, "performance_drop")
-    assert d.status == "fired" and d.value == pytest.approx(0.3)
-    assert "0.3000 above the reference 2.0000" in d.reason
+    assert d.status == "fired" and d.value == pytest.approx(0.15)  # 15 % worse than the reference
+    assert "15.0 % above the reference 2.0000" in d.reason and "threshold 0.05 = 5.0 % of the reference" in d.reason
     better = evaluate(make_cfg(), summary(metric="rmse", performance=1.8), state, T0 + HOUR)
     assert decision(better, "performance_drop").status == "quiet"
 

@@ -42,7 +42,7 @@ from modelpilot.controller.window import WindowSource
 from modelpilot.data.validation import ValidationReport
 from modelpilot.errors import ModelpilotError, ValidationFailed
 from modelpilot.executors import Executor
-from modelpilot.metrics import higher_is_better
+from modelpilot.metrics import shortfall
 from modelpilot.policy.change import change_retrained
 from modelpilot.policy.compare import noninferiority_rows, paired_accuracy_variance
 from modelpilot.policy.triggers import TriggerOutcome, TriggerState
@@ -67,11 +67,10 @@ def bad_segments(cfg: PilotConfig, summary: dict[str, Any]) -> list[tuple[str, s
     overall = summary.get("performance")
     if overall is None:
         return []
-    sign = 1.0 if higher_is_better(cfg.primary_metric) else -1.0
-    margin = cfg.triggers.segment_performance_drop.threshold / 2
+    margin = cfg.triggers.segment_performance_drop.threshold / 2  # in the trigger's units
     bad = []
     for name, seg in (summary.get("segment_performance") or {}).items():
-        if seg.get("value") is not None and sign * (overall - seg["value"]) > margin:
+        if seg.get("value") is not None and shortfall(cfg.primary_metric, seg["value"], overall) > margin:
             column, _, value = name.partition("=")
             bad.append((column, value))
     return bad

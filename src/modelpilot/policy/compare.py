@@ -6,7 +6,9 @@ row-to-row difficulty that an unpaired comparison would count as noise.
 
 A challenger passes when all of these hold (each is one entry of ``checks``):
 
-- ``beats_champion``: the point improvement is larger than ``gates.min_improvement``;
+- ``beats_champion``: the point improvement is larger than ``gates.min_improvement`` (points
+  of a bounded score; for error metrics such as rmse a fraction of the champion's value, so
+  0.01 asks for an rmse 1 % lower);
 - ``significance``: a one-sided test rejects "improvement <= min_improvement" at
   ``gates.alpha`` — a paired bootstrap (``gates.test: bootstrap``, any metric) or the exact
   McNemar test on the discordant pairs (``gates.test: mcnemar``, accuracy only);
@@ -58,7 +60,7 @@ import numpy as np
 
 from modelpilot.config import GatesConfig
 from modelpilot.errors import ConfigError, DataError
-from modelpilot.metrics import format_shortfall, higher_is_better, shortfall
+from modelpilot.metrics import format_shortfall, higher_is_better, is_relative, shortfall
 
 # a segment smaller than this says more about noise than about the model
 MIN_SEGMENT_ROWS = 30
@@ -182,11 +184,13 @@ def compare_to_champion(
     old_value = float(scorer.rows(p_old, scorer.proba_old, np.arange(n)[None, :])[0])
     new_value = float(scorer.rows(p_new, scorer.proba_new, np.arange(n)[None, :])[0])
     delta = sign * (new_value - old_value)
-    margin = cfg.min_improvement
+    # margins are points of a bounded score, or a fraction of the champion's value for an
+    # error metric (rmse, mae, log_loss), as every tolerance (modelpilot.metrics.shortfall)
+    scale = abs(old_value) if is_relative(metric) else 1.0
+    margin = cfg.min_improvement * scale
     first = "beats_champion"
     if non_inferiority_margin is not None:
-        relative = not higher_is_better(metric) and metric != "r2"
-        margin = -non_inferiority_margin * (abs(old_value) if relative else 1.0)
+        margin = -non_inferiority_margin * scale
         first = "not_worse"
     checks: list[dict[str, Any]] = [
         _check(
@@ -234,6 +238,8 @@ def compare_to_champion(
     reasons = [c["detail"] for c in checks if not c["passed"]]
     if non_inferiority_margin is not None:
         details = {**details, "mode": "refresh" if refresh else "non_inferiority", "margin": margin}
+    elif is_relative(metric):  # the margin the test used, in the metric's units
+        details = {**details, "margin": margin}
     return ComparisonResult(
         passed=not reasons,
         reasons=reasons,

@@ -14,7 +14,8 @@ labelled rows, ``cooldown_rows``, or in time, ``cooldown``):
 - ``change``: the change detector located a rise of the champion's error rate, or a
   refresh on the rows after a known change is due (:mod:`modelpilot.policy.change`);
 - ``performance_drop``: labelled primary metric this far below the *reference* (below
-  for accuracy, above for rmse);
+  for accuracy, above for rmse; in points of a bounded score, in a fraction of the reference
+  for an error metric — :func:`modelpilot.metrics.shortfall`);
 - ``segment_performance_drop``: the same, per segment, against each segment's reference (the
   champion's validation metric in that segment, given to :func:`reset_reference`);
 - ``estimated_performance_drop``: the label-free estimate this far below its baseline, only
@@ -52,7 +53,13 @@ from typing import Any
 
 from modelpilot.config import PilotConfig, TriggerRule, TriggersConfig
 from modelpilot.errors import ConfigError
-from modelpilot.metrics import higher_is_better, improvement
+from modelpilot.metrics import (
+    format_shortfall,
+    higher_is_better,
+    improvement,
+    is_relative,
+    shortfall,
+)
 from modelpilot.policy.budget import check_budget, current
 from modelpilot.policy.change import change_signal, moved_on
 from modelpilot.policy.trigger_state import (
@@ -198,7 +205,7 @@ def record_retrain(
     if score is None or ref is None or state.metric is None:
         return state
     tol = t.performance_drop.threshold
-    gap = improvement(state.metric, ref.value, score)  # how far the score falls short
+    gap = shortfall(state.metric, score, ref.value)  # how far the score falls short, in the threshold's units
     if gap <= tol:
         return replace(state, reference=replace(ref, shortfalls=0, best_shortfall=None))
     best = score if ref.best_shortfall is None else (
@@ -206,7 +213,7 @@ def record_retrain(
     shortfalls = ref.shortfalls + 1
     if t.reference == "carried" and t.reference_accept_after is not None and shortfalls >= t.reference_accept_after:
         how = (f"lowered from {ref.value:.4f}: {shortfalls} consecutive retrains on recent data stayed more "
-               f"than {tol} short of it (best {best:.4f})")
+               f"than {_tol(state.metric, tol)} short of it (best {best:.4f})")
         return replace(state, reference=Reference(best, how, now), segment_references={}, estimated_reference=None)
     return replace(state, reference=replace(ref, shortfalls=shortfalls, best_shortfall=best))
 
@@ -316,10 +323,10 @@ def _performance(rule: TriggerRule, s: MonitoringSummary, state: TriggerState) -
             return Signal(name, "none", f"reference set to {m} {s.performance:.4f} from the {how}",
                            numbers={**base, "drop": 0.0, "_set": ("", s.performance, how)})
         return Signal(name, "none", f"no reference yet and only {s.n_labelled} labelled predictions", numbers=base)
-    drop = improvement(m, ref.value, s.performance)
-    numbers = {**base, "reference": ref.value, "reference_how": ref.describe, "drop": drop}
-    text = (f"{m} {s.performance:.4f} on {s.n_labelled} labelled predictions is {_versus(s.performance, ref.value)} "
-            f"the reference {ref.value:.4f} ({ref.describe}; threshold {rule.threshold})")
+    drop = shortfall(m, s.performance, ref.value)
+    numbers = {**base, "reference": ref.value, "reference_how": ref.describe, "drop": drop, "relative": is_relative(m)}
+    text = (f"{m} {s.performance:.4f} on {s.n_labelled} labelled predictions is {_versus(m, s.performance, ref.value)} "
+            f"the reference {ref.value:.4f} ({ref.describe}; threshold {_tol(m, rule.threshold)})")
     return _reading(name, drop, rule, s.n_labelled, text, numbers)
 
 
@@ -336,7 +343,7 @@ def _segments(rule: TriggerRule, s: MonitoringSummary, state: TriggerState) -> S
                 new_refs.append((seg, obs["value"], f"first window with {int(obs['n'])} labelled rows"))
             continue
         rows[seg] = {"value": obs["value"], "n": int(obs["n"]), "reference": ref.value,
-                     "drop": improvement(m, ref.value, obs["value"])}
+                     "drop": shortfall(m, obs["value"], ref.value)}
     numbers: dict[str, Any] = {"metric": m, "segments": rows, "min_samples": rule.min_samples}
     if new_refs:
         numbers["_set_segments"] = new_refs
@@ -349,9 +356,10 @@ def _segments(rule: TriggerRule, s: MonitoringSummary, state: TriggerState) -> S
     if over_all and not any(k in enough for _, k in over_all):
         worst_drop, worst = over_all[-1]
     r = rows[worst]
-    others = [f"{k} {d:.4f}" for d, k in reversed(over_all) if k != worst and k in enough]
+    others = [f"{k} {format_shortfall(m, d)}" for d, k in reversed(over_all) if k != worst and k in enough]
     text = (f"{m} in segment {worst} {r['value']:.4f} on {r['n']} labelled predictions is "
-            f"{_versus(r['value'], r['reference'])} its reference {r['reference']:.4f} (threshold {rule.threshold})"
+            f"{_versus(m, r['value'], r['reference'])} its reference {r['reference']:.4f} "
+            f"(threshold {_tol(m, rule.threshold)})"
             + (f"; also over the threshold: {', '.join(others)}" if others else ""))
     return _reading(name, worst_drop, rule, r["n"], text, {**numbers, "segment": worst})
 
@@ -369,9 +377,9 @@ def _estimated(t: TriggersConfig, s: MonitoringSummary, state: TriggerState) -> 
             how = f"first estimate ({s.n_predictions} predictions)"
             return Signal(name, "none", f"estimate baseline set to {est:.4f}", numbers={**numbers, "_set_estimated": (est, how)})
         return Signal(name, "none", "no estimate baseline yet", numbers=numbers)
-    drop = improvement(m, ref.value, est)
-    text = (f"estimated {m} {est:.4f} on {s.n_predictions} unlabelled predictions is {_versus(est, ref.value)} "
-            f"its baseline {ref.value:.4f} (threshold {rule.threshold})")
+    drop = shortfall(m, est, ref.value)
+    text = (f"estimated {m} {est:.4f} on {s.n_predictions} unlabelled predictions is {_versus(m, est, ref.value)} "
+            f"its baseline {ref.value:.4f} (threshold {_tol(m, rule.threshold)})")
     return _reading(name, drop, rule, s.n_predictions, text, {**numbers, "reference": ref.value, "drop": drop})
 
 
@@ -389,7 +397,8 @@ def _drift(name: str, rule: TriggerRule, value: float | None, s: MonitoringSumma
     if drop is None or s.n_labelled < t.performance_drop.min_samples:
         sig.reason += f"; labelled performance unavailable ({s.n_labelled} labels), so drift decides"
     elif drop >= bar:
-        sig.reason += f"; labelled {s.metric} is also degrading ({drop:.4f} below the reference, >= {bar:.4f})"
+        sig.reason += (f"; labelled {s.metric} is also degrading ({format_shortfall(s.metric, drop)} worse than the "
+                       f"reference, >= {format_shortfall(s.metric, bar)})")
     elif (rising := _rising(s)) is not None:
         sig.reason += f"; the champion's error rate is rising ({rising})"
     elif (falling := _estimate_falling(t, s, state)) is not None:
@@ -415,9 +424,12 @@ def _estimate_falling(t: TriggersConfig, s: MonitoringSummary, state: TriggerSta
     ref, est = state.estimated_reference, s.estimated_performance
     if ref is None or est is None:
         return None
-    drop = improvement(s.metric, ref.value, est)
+    drop = shortfall(s.metric, est, ref.value)
     bar = DEGRADING_SHARE * t.estimated_performance_drop.threshold
-    return f"estimated {s.metric} {est:.4f}, {drop:.4f} below its baseline, >= {bar:.4f}" if drop >= bar else None
+    if drop < bar:
+        return None
+    return (f"estimated {s.metric} {est:.4f}, {format_shortfall(s.metric, drop)} worse than its baseline, "
+            f">= {format_shortfall(s.metric, bar)}")
 
 
 def _reading(name: str, value: float, rule: TriggerRule, n: int, text: str, numbers: dict[str, Any]) -> Signal:
@@ -474,9 +486,18 @@ def _decide(s: Signal, status: Status, numbers: dict[str, Any], reason: str) -> 
     return TriggerDecision(s.name, status, s.value, s.threshold, reason, numbers)
 
 
-def _versus(value: float, reference: float) -> str:
+def _versus(metric: str, value: float, reference: float) -> str:
+    """How far ``value`` is from ``reference``: in points, or for error metrics in % of it."""
     diff = value - reference
-    return f"{abs(diff):.4f} {'below' if diff < 0 else 'above'}"
+    side = "below" if diff < 0 else "above"
+    if is_relative(metric) and reference:
+        return f"{100 * abs(diff) / abs(reference):.1f} % {side}"
+    return f"{abs(diff):.4f} {side}"
+
+
+def _tol(metric: str, threshold: float) -> str:
+    """A threshold as it is read: ``0.05`` (points) or ``0.05 = 5.0 % of the reference`` (error metrics)."""
+    return f"{threshold} = {format_shortfall(metric, threshold)} of the reference" if is_relative(metric) else f"{threshold}"
 
 
 def _ago(delta: timedelta) -> str:
