@@ -169,3 +169,23 @@ def test_evaluate_drops_retrains_older_than_the_rows_period() -> None:
     assert not short.retrain and next(d for d in short.decisions if d.name == "performance_drop").status == "suppressed_budget"
     full = evaluate(cfg, window(clock(fired, 400), later), state, later)
     assert full.retrain and full.new_state.retrains == []  # the old retrain is out of the period
+
+
+def test_a_row_clock_from_counted_reports_counts_each_reports_rows() -> None:
+    """Edge devices report counts, not rows: each report's rows count at the time it arrived."""
+    clock = RowClock.of_counts([T0 + timedelta(hours=2), T0, T0 + timedelta(hours=1)], [300, 500, 0])
+    assert clock.since(T0 - timedelta(seconds=1)) == 800
+    assert clock.since(T0) == 300 and clock.since(T0 + timedelta(hours=2)) == 0
+    # no labels on the devices: the drift acts alone, once 300 rows arrived after its last firing
+    cfg = cfg_with({"feature_drift": {"enabled": True, "threshold": 0.3, "cooldown_rows": 300}})
+    state = reset_reference(TriggerState(), 0.80, "v1 validation", metric="accuracy", now=T0)
+    state = TriggerState(**{**state.__dict__, "last_fired": {"feature_drift": T0}})
+    later = T0 + timedelta(hours=3)
+
+    def status(rows: RowClock) -> str:
+        drifted = MonitoringSummary(n_predictions=800, n_labelled=0, metric="accuracy", window_end=later,
+                                    drift_share=0.6, drifted_features=["age"], rows=rows)
+        return next(d for d in evaluate(cfg, drifted, state, later).decisions if d.name == "feature_drift").status
+
+    assert status(clock) == "fired"
+    assert status(RowClock.of_counts([T0, T0 + timedelta(hours=2)], [500, 299])) == "suppressed_cooldown"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -161,6 +162,7 @@ def fleet_tick(cfg: PilotConfig, store: Store, artifacts: Any, *, now: datetime 
         summary), ``decisions``, ``retrain`` (the reason or None), ``rollout`` (the canary
         state after this tick).
     """
+    from modelpilot.policy.trigger_state import RowClock
     from modelpilot.policy.triggers import (
         MonitoringSummary,
         TriggerState,
@@ -184,6 +186,7 @@ def fleet_tick(cfg: PilotConfig, store: Store, artifacts: Any, *, now: datetime 
     devices: dict[str, list[dict[str, Any]]] = {}
     for r in reports:
         devices.setdefault(r.device, []).append(r.payload)
+    clock = RowClock.of_counts([r.received_at for r in reports], [r.rows for r in reports])
     triggers = TriggerState.from_dict(state.get("triggers"))
     base = record.metrics.get(cfg.primary_metric)
     if triggers.reference is None and base is not None:
@@ -217,7 +220,8 @@ def fleet_tick(cfg: PilotConfig, store: Store, artifacts: Any, *, now: datetime 
     for scope, summary in scopes:
         if summary["n_predictions"] < cfg.edge.min_rows:
             continue
-        outcome = evaluate(cfg, MonitoringSummary.from_dict(summary), triggers, now)
+        # the waits counted in rows (cooldowns, the budget's period) count the rows reported since
+        outcome = evaluate(cfg, replace(MonitoringSummary.from_dict(summary), rows=clock), triggers, now)
         out["decisions"].extend({**d.to_dict(), "scope": scope} for d in outcome.decisions if d.status != "quiet")
         if scope == "the pooled fleet":
             new_state = outcome.new_state

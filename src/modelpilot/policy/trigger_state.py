@@ -53,6 +53,13 @@ class RowClock:
         stamps = pd.to_datetime(pd.Series(list(times) if not isinstance(times, pd.Series) else times), utc=True)
         return cls(np.sort(stamps.to_numpy(dtype="datetime64[ns]").astype(np.int64)))
 
+    @classmethod
+    def of_counts(cls, times: Any, counts: Any) -> RowClock:
+        """``counts[i]`` rows at ``times[i]``: reports that carry counts, not rows (edge devices)."""
+        stamps = pd.to_datetime(pd.Series(list(times), dtype=object), utc=True)
+        ns = stamps.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        return cls(np.sort(np.repeat(ns, np.maximum(np.asarray(list(counts), dtype=np.int64), 0))))
+
     def since(self, when: datetime) -> int:
         """Labelled rows served strictly after ``when``."""
         at = pd.Timestamp(utc(when)).value
