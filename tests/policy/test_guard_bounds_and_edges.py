@@ -127,3 +127,35 @@ def test_a_burst_shorter_than_min_rows_is_judged_within_a_run_of_min_rows() -> N
     assert result.numbers["run_rows"] == 50 and result.numbers["run_disagreement"] == 30 / 50
     assert 80 <= result.numbers["run_start"] <= 100
     assert result.suspicious is False  # 60 % against a 50 % bound is not far enough
+
+
+def test_the_defaults_judge_from_fifty_rows_at_six_standard_deviations() -> None:
+    # 50 flipped rows against an accuracy of 5/9: z = sqrt(50 * 0.8) = 6.3, just past the default z = 6
+    pred = _alternating(50)
+    result = label_flip_guard(pred, 1 - pred, validation_accuracy=5 / 9)
+    assert result.numbers["z"] == pytest.approx(math.sqrt(40)) and result.suspicious is True
+    assert result.reason == (
+        "labels look forged: 50 consecutive labelled rows (from row 0) disagree with the champion 100% of the "
+        "time, above the 56% that even a full reversal of the concept would give (its validation accuracy and "
+        "confidence; z = 6.3); check who sends feedback (serving.require_token_for_feedback, the labeler role) "
+        "before retraining on them"
+    )
+    # at 0.6 the same stream is z = sqrt(50 * 2 / 3) = 5.8: short of the default
+    assert label_flip_guard(pred, 1 - pred, validation_accuracy=0.6).suspicious is False
+
+
+def test_a_near_certain_bound_spreads_by_its_own_binomial_variance() -> None:
+    # sum of p(1 - p) over 50 rows at 0.99 is 0.495: the spread is its square root, not a floor of 1
+    pred = _alternating(50)
+    result = label_flip_guard(pred, 1 - pred, validation_accuracy=0.99)
+    assert result.numbers["z"] == pytest.approx(0.01 * 50 / math.sqrt(50 * 0.99 * 0.01))
+
+
+def test_confidences_logged_as_none_count_as_no_bound_for_their_rows() -> None:
+    pred = _alternating(200)
+    conf = [None, 0.875] * 100  # JSON nulls from the prediction log
+    result = label_flip_guard(pred, 1 - pred, confidence=conf, validation_accuracy=0.5)
+    assert result.numbers["run_ceiling"] == pytest.approx((0.5 + 0.875) / 2)
+    unjudged = label_flip_guard(pred, 1 - pred, confidence=[None] * 200)
+    assert unjudged.numbers == {"rows": 200, "validation_accuracy": None}
+
