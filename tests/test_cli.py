@@ -100,6 +100,18 @@ def test_init_then_train_in_an_empty_folder(tmp_path: Path) -> None:
     out = pd.read_parquet(tmp_path / "scored.parquet")
     assert len(out) == rows and {"prediction", "request_id"} <= set(out.columns)
 
+    # --explain: each feature's contribution, adding up to the positive-class probability
+    pd.read_parquet(tmp_path / "data" / "customers.parquet").head(40).to_parquet(tmp_path / "few.parquet")
+    done = run(tmp_path, "predict", "--input", "few.parquet", "--output", "why.parquet", "--explain")
+    assert done.returncode == 0, done.stderr
+    why = pd.read_parquet(tmp_path / "why.parquet")
+    parts = why.filter(like="contribution_")
+    assert "contribution_support_calls" in parts.columns and len(why) == 40
+    proba = why.filter(like="proba_").iloc[:, 1]
+    # the contributions explain the scikit-learn pipeline; onnxruntime serves in float32
+    gap = (why["base_value"] + parts.sum(axis=1) - proba).abs().max()
+    assert gap < 1e-5, gap
+
 
 def test_train_json_gives_the_same_facts_as_status_json(project: Path) -> None:
     # a lighter evaluation than the example's: this test is about the JSON, not the numbers

@@ -191,10 +191,11 @@ def predict(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the scored rows.")],
     config: ConfigOpt = Path("pilot.yaml"),
     as_json: JsonOpt = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Add each feature's contribution to every prediction.")] = False,
 ) -> None:
     """Score a batch file with the champion, logging every row like the server does."""
     with json_stdout(as_json), _pilot(config) as pilot:
-        result = pilot.predict(input, output)
+        result = pilot.predict(input, output, explain=explain)
     if as_json:
         print_json(result)
     else:

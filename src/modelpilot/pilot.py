@@ -144,11 +144,12 @@ class Pilot:
         run_server(self.cfg, host, port, store=self.store, artifacts=self.artifacts, extra_lifespan=lifespan)
         return 0
 
-    def predict(self, input_path: str | Path, output_path: str | Path) -> dict[str, Any]:
-        """Score a Parquet/CSV file with the champion, logging every row like the server."""
+    def predict(self, input_path: str | Path, output_path: str | Path, *, explain: bool = False) -> dict[str, Any]:
+        """Score a Parquet/CSV file with the champion, logging every row like the server;
+        ``explain`` adds each feature's contribution (``contribution_<feature>``, ``base_value``)."""
         from modelpilot.serving.batch import predict_batch
 
-        return predict_batch(self.cfg, self.store, self.artifacts, input_path, output_path)
+        return predict_batch(self.cfg, self.store, self.artifacts, input_path, output_path, explain=explain)
 
     def backtest(self, data: pd.DataFrame | None = None, **kwargs: Any) -> BacktestResult:
         """Replay a labelled history (default ``data.source``; or ``scenario=NAME``) under

@@ -17,6 +17,7 @@ from modelpilot.config import PilotConfig
 from modelpilot.data.online import FeatureTable
 from modelpilot.errors import DataError
 from modelpilot.serving.cache import LoadedModel, ModelCache
+from modelpilot.serving.explain import Explainer
 from modelpilot.serving.predlog import PredictionBatch, PredictionLogWriter
 from modelpilot.serving.schema import new_ids
 
@@ -73,6 +74,7 @@ def predict_batch(
     input_path: str | Path,
     output_path: str | Path,
     model: str | None = None,
+    explain: bool = False,
 ) -> dict[str, Any]:
     """Score a file with the champion and log every row.
 
@@ -87,6 +89,8 @@ def predict_batch(
         input_path: a ``.parquet`` or ``.csv`` file.
         output_path: where to write; ``.parquet`` or ``.csv``.
         model: the model name (default ``cfg.model.name``).
+        explain: add ``base_value`` and one ``contribution_<feature>`` column per feature
+            (they add up to the output: see :mod:`modelpilot.monitoring.explain`).
 
     Returns:
         ``{"model", "version", "rows", "output", "logged", "seconds"}``.
@@ -112,6 +116,7 @@ def predict_batch(
         artifacts, flush_rows=cfg.serving.log_flush_rows, flush_interval=cfg.serving.log_flush_interval
     ).start()
     parts = []
+    explainer = Explainer(artifacts) if explain else None
     try:
         for lo in range(0, len(frame), CHUNK_ROWS):
             chunk = frame.iloc[lo : lo + CHUNK_ROWS]
@@ -134,6 +139,11 @@ def predict_batch(
             if out.probabilities is not None and loaded.classes is not None:
                 for k, cls in enumerate(loaded.classes):
                     result[f"proba_{cls}"] = out.probabilities[:, k]
+            if explainer is not None:
+                why = explainer.explanation(loaded, cols)
+                result["base_value"] = why.base_value
+                for j, feature in enumerate(why.features):
+                    result[f"contribution_{feature}"] = why.contributions[:, j]
             parts.append(chunk.reset_index(drop=True).join(pd.DataFrame(result)))
     finally:
         writer.close()

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from modelpilot.artifacts import ArtifactStore, get_json
-from modelpilot.monitoring.explain import baseline_row, explain
+from modelpilot.monitoring.explain import Explanation, baseline_row, explain
 from modelpilot.serving.cache import LoadedModel
 from modelpilot.serving.fastpath import nulls_as_nan
 
@@ -37,9 +37,13 @@ class Explainer:
                 self._baselines[key] = baseline_row(reference, list(model.schema.names))
             return self._baselines[key]
 
-    def rows(self, model: LoadedModel, columns: dict[str, Any]) -> list[dict[str, Any]]:
-        """One ``{"base_value", "output", "contributions"}`` per row of ``columns``."""
+    def explanation(self, model: LoadedModel, columns: dict[str, Any]) -> Explanation:
+        """The contributions of each feature to each row of ``columns`` (one array per feature)."""
         names = list(model.schema.names)
         frame = pd.DataFrame(nulls_as_nan(columns), copy=False)[names]
         classes = None if model.classes is None else list(model.classes)
-        return explain(model.pipeline, frame, self.baseline(model), classes=classes).rows()
+        return explain(model.pipeline, frame, self.baseline(model), classes=classes)
+
+    def rows(self, model: LoadedModel, columns: dict[str, Any]) -> list[dict[str, Any]]:
+        """One ``{"base_value", "output", "contributions"}`` per row of ``columns``."""
+        return self.explanation(model, columns).rows()
