@@ -44,6 +44,7 @@ from modelpilot.monitoring.multivariate import (
     DomainClassifierDrift,
     PCAReconstructionDrift,
     matrix_profile,
+    subsamples,
 )
 
 EMBEDDING_FORMAT = "modelpilot.embedding/1"
@@ -101,9 +102,7 @@ class MMDDrift:
 
     def score_matrix(self, profile: dict[str, Any], current: Matrix) -> DriftResult:
         rng = np.random.default_rng(self.seed)
-        ref = np.asarray(profile["sample"], dtype=np.float32)
-        X = ref[rng.choice(len(ref), min(len(ref), self.sample_size), replace=False)]
-        Y = np.asarray(current, dtype=np.float32)[rng.choice(len(current), min(len(current), self.sample_size), replace=False)]
+        X, Y = subsamples(profile, current, self.sample_size, rng, np.float32)
         if len(X) < 2 or len(Y) < 2:
             raise DataError("MMD needs at least 2 vectors on each side")
         with threadpool_limits(1):  # see DomainClassifierDrift: BLAS threads on a busy machine

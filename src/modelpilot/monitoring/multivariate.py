@@ -180,9 +180,7 @@ class DomainClassifierDrift:
 
     def score_matrix(self, profile: dict[str, Any], X: Matrix) -> DriftResult:
         rng = np.random.default_rng(self.seed)
-        ref = np.asarray(profile["sample"], dtype=np.float64)
-        ref = ref[rng.choice(len(ref), min(len(ref), self.max_rows), replace=False)]
-        cur = X[rng.choice(len(X), min(len(X), self.max_rows), replace=False)]
+        ref, cur = subsamples(profile, X, self.max_rows, rng)
         if len(cur) < 2 * self.folds or len(ref) < 2 * self.folds:
             raise DataError(f"the domain classifier needs at least {2 * self.folds} rows on each side")
         data = np.vstack([ref, cur])
@@ -200,6 +198,16 @@ class DomainClassifierDrift:
     def score(self, profile: dict[str, Any], current: pd.DataFrame) -> DriftResult:
         """Score ``current`` (not modified) against a :func:`fit_joint_profile` profile."""
         return self.score_matrix(profile, encode(profile["encoding"], current))
+
+
+def subsamples(
+    profile: dict[str, Any], X: NDArray[Any], size: int, rng: np.random.Generator, dtype: Any = np.float64
+) -> tuple[NDArray[Any], NDArray[Any]]:
+    """At most ``size`` rows of the profile's stored sample and of ``X``, drawn without replacement."""
+    ref = np.asarray(profile["sample"], dtype=dtype)
+    cur = np.asarray(X, dtype=dtype)
+    return (ref[rng.choice(len(ref), min(len(ref), size), replace=False)],
+            cur[rng.choice(len(cur), min(len(cur), size), replace=False)])
 
 
 def permutation_auc(
