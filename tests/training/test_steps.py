@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,11 +14,10 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
 from modelpilot.config import CostsConfig
 from modelpilot.data import resolve_features, synth
-from modelpilot.errors import ConfigError, DataError, ModelpilotError
+from modelpilot.errors import ConfigError, DataError
 from modelpilot.metrics import overfit_gap
 from modelpilot.training import estimators
 from modelpilot.training.evaluate import compute_metrics
-from modelpilot.training.package import export_onnx
 from modelpilot.training.preprocess import build_pipeline
 from modelpilot.training.profile import Profiler, estimate_cost
 from modelpilot.training.split import split_frame
@@ -132,18 +129,6 @@ def test_profile_counts_stages_and_cost_formula() -> None:
     cost = estimate_cost({**prof, "cpu_s": 3600.0, "wall_s": 10.0}, CostsConfig(compute_per_hour=0.5, storage_per_gb_month=0.02))
     assert cost["compute"] == pytest.approx(0.5) and cost["storage"] == pytest.approx(0.04)
     assert cost["total"] == pytest.approx(0.54) and cost["currency"] == "USD"
-
-
-@pytest.mark.skipif(importlib.util.find_spec("skl2onnx") is not None, reason="skl2onnx is installed")
-def test_onnx_export_without_skl2onnx_says_what_to_install(tmp_path: Path) -> None:
-    with pytest.raises(ModelpilotError, match="pip install skl2onnx onnxruntime"):
-        export_onnx(build_pipeline(_spec(), LogisticRegression()), [], tmp_path / "m.onnx")
-
-
-def _spec() -> Any:
-    from types import SimpleNamespace
-
-    return SimpleNamespace(numeric=["x"], categorical=[])
 
 
 def test_time_split_takes_the_latest_rows_not_the_latest_span() -> None:

@@ -14,7 +14,6 @@ from modelpilot.training.estimators import (
     make_estimator,
     resolve_estimator,
 )
-from modelpilot.training.package import export_onnx
 from modelpilot.training.pipeline import primary_metric, train
 from modelpilot.training.preprocess import build_pipeline
 from modelpilot.training.result import TrainResult
@@ -24,7 +23,6 @@ __all__ = [
     "TrainResult",
     "build_pipeline",
     "default_space",
-    "export_onnx",
     "is_iterative",
     "make_estimator",
     "primary_metric",

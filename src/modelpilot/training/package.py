@@ -10,9 +10,7 @@ live traffic with; it is stored as a JSON artifact next to the model.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +19,7 @@ from sklearn.pipeline import Pipeline
 
 from modelpilot.artifacts import ArtifactStore, put_json, save_model
 from modelpilot.data import FeatureSpec
-from modelpilot.errors import DataError, ModelpilotError
+from modelpilot.errors import DataError
 from modelpilot.monitoring.calibration import fit_calibration
 from modelpilot.monitoring.conformal import fit_conformal
 from modelpilot.monitoring.errormodel import fit_error_model
@@ -136,44 +134,3 @@ def save_onnx(artifacts: ArtifactStore, pipeline: Pipeline, signature: list[dict
                 "parity": converted.parity.to_dict()}
     key = artifacts.put_bytes(converted.graph, suffix=".onnx")
     return {"status": "converted", "key": key, **converted.describe()}
-
-
-_ONNX_TYPES = {"float": "FloatTensorType", "int": "Int64TensorType", "bool": "BooleanTensorType"}
-
-
-def export_onnx(pipeline: Pipeline, signature: list[dict[str, str]], path: str | Path) -> Path:
-    """Write the pipeline as an ONNX file for edge runtimes (one input per signature column).
-
-    Args:
-        pipeline: the fitted bundle.
-        signature: the version's signature (``[{"name", "type"}]``).
-        path: where to write the ``.onnx`` file.
-
-    Returns:
-        The path written.
-
-    Raises:
-        ModelpilotError: skl2onnx is not installed, or the pipeline has a step ONNX
-            cannot express.
-    """
-    if importlib.util.find_spec("skl2onnx") is None:
-        raise ModelpilotError(
-            "ONNX export needs skl2onnx: pip install skl2onnx onnxruntime (then run the export again)"
-        )
-    import skl2onnx
-    from skl2onnx.common import data_types
-
-    inputs = [
-        (col["name"], getattr(data_types, _ONNX_TYPES.get(col["type"], "StringTensorType"))([None, 1]))
-        for col in signature
-    ]
-    try:
-        model = skl2onnx.convert_sklearn(pipeline, initial_types=inputs)
-    except Exception as exc:  # skl2onnx raises RuntimeError/NotImplementedError per converter
-        raise ModelpilotError(
-            f"cannot export the model to ONNX: {exc}; ONNX supports standard scikit-learn "
-            "steps only — keep the skops bundle for this model"
-        ) from exc
-    out = Path(path)
-    out.write_bytes(model.SerializeToString())
-    return out
