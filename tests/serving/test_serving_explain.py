@@ -32,9 +32,14 @@ def test_explained_predictions_add_up_to_the_output(served: Served, env: Env, cl
     proba = np.asarray(body["probabilities"])[:, 1]
     expected = classifiers[0].predict_proba(pd.DataFrame(rows)[NUMERIC + CATEGORICAL])[:, 1]
     np.testing.assert_allclose(proba, expected, rtol=1e-9)
-    for row, p in zip(body["explanations"], proba, strict=True):
+    # HistGradientBoosting: exact path contributions on the raw score (log-odds)
+    pipe = classifiers[0]
+    log_odds = pipe[-1].decision_function(pipe[:-1].transform(pd.DataFrame(rows)[NUMERIC + CATEGORICAL]))
+    for row, p, z in zip(body["explanations"], proba, log_odds, strict=True):
         assert set(row["contributions"]) == set(NUMERIC + CATEGORICAL)
-        assert abs(row["base_value"] + sum(row["contributions"].values()) - p) < 1e-9
+        assert (row["method"], row["output_kind"]) == ("tree_path", "raw_score")
+        assert abs(row["output"] - z) < 1e-9 and abs(1 / (1 + np.exp(-row["output"])) - p) < 1e-9
+        assert abs(row["base_value"] + sum(row["contributions"].values()) - row["output"]) < 1e-9
     # without the flag the answer carries no explanations
     plain = served.client.post("/v1/models/explained/predict", json={"instances": rows}).json()
     assert "explanations" not in plain and plain["predictions"] == body["predictions"]

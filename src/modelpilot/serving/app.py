@@ -301,7 +301,7 @@ def create_app(
 
         if request.query_params.get("explain", "").lower() in EXPLAIN_TRUE:
             # explained requests are answered by the champion (never routed to a challenger),
-            # off the event loop: an explanation costs (features + 1) x 4 predictions per row
+            # off the event loop: up to (features + 1) x 4 predictions per row for the walk
             parsed, ids = await run_in_threadpool(parse)
             content = await run_in_threadpool(answer_plain, name, model, parsed, ids, start, True)
             recent.add(ids)

@@ -89,8 +89,10 @@ def predict_batch(
         input_path: a ``.parquet`` or ``.csv`` file.
         output_path: where to write; ``.parquet`` or ``.csv``.
         model: the model name (default ``cfg.model.name``).
-        explain: add ``base_value`` and one ``contribution_<feature>`` column per feature
-            (they add up to the output: see :mod:`modelpilot.monitoring.explain`).
+        explain: add ``base_value``, one ``contribution_<feature>`` column per feature,
+            ``explained_output`` (what they add up to) and ``explained_output_kind``
+            (``probability``, ``raw_score`` or ``prediction``: see
+            :mod:`modelpilot.monitoring.explain`).
 
     Returns:
         ``{"model", "version", "rows", "output", "logged", "seconds"}``.
@@ -144,6 +146,8 @@ def predict_batch(
                 result["base_value"] = why.base_value
                 for j, feature in enumerate(why.features):
                     result[f"contribution_{feature}"] = why.contributions[:, j]
+                result["explained_output"] = why.output
+                result["explained_output_kind"] = np.full(len(why.output), why.output_kind)
             parts.append(chunk.reset_index(drop=True).join(pd.DataFrame(result)))
     finally:
         writer.close()
