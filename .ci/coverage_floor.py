@@ -17,7 +17,7 @@ FLOORS: dict[str, tuple[str, float | None]] = {
     "policy/": ("*/modelpilot/policy/*", 90.0),
     "rollout/": ("*/modelpilot/rollout/*", 82.0),
     "controller/": ("*/modelpilot/controller/*", 85.0),
-    "backtest/": ("*/modelpilot/backtest/*", 71.0),
+    "backtest/": ("*/modelpilot/backtest/*", 85.0),
     "auth/": ("*/modelpilot/auth/*", 90.0),
     "modelpilot (all)": ("*/modelpilot/*", 84.0),
 }
