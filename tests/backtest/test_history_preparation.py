@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from modelpilot.backtest.engine import prepare_history
+from modelpilot.backtest.engine import MIN_INITIAL, prepare_history, run_backtest
 from modelpilot.config import PilotConfig
 from modelpilot.data.timecol import TimeColumnError
 from modelpilot.errors import DataError
@@ -59,3 +59,26 @@ def test_without_a_time_column_a_non_ordinal_time_unit_is_refused() -> None:
     cfg = PilotConfig.from_dict({"model": {"name": "m", "target": "y"}, "data": {"time_unit": "s"}})
     with pytest.raises(TimeColumnError, match="needs a time column to apply to: pass --time-col"):
         prepare_history(pd.DataFrame({"x": [1.0], "y": [0]}), cfg)
+
+
+# --------------------------------------------------------------------------- sizes, refused before any replay
+
+
+def _history(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"x": [float(i) for i in range(n)], "y": [i % 2 for i in range(n)]})
+
+
+def test_sizes_that_leave_no_batch_to_replay_are_refused_with_the_fix() -> None:
+    with pytest.raises(DataError, match=r"--batch must be at least 1 and --label-delay at least 0"):
+        run_backtest(_history(400), _cfg(), [], batch=0)
+    with pytest.raises(DataError, match=r"--batch must be at least 1 and --label-delay at least 0"):
+        run_backtest(_history(400), _cfg(), [], batch=10, label_delay=-1)
+    # no --initial: the first model needs a batch and the replay one more
+    with pytest.raises(DataError, match=r"--batch 201 is larger than the 400 usable rows allow"):
+        run_backtest(_history(400), _cfg(), [], batch=201)
+    with pytest.raises(DataError, match=rf"--initial {MIN_INITIAL - 1} must be at least {MIN_INITIAL}"):
+        run_backtest(_history(400), _cfg(), [], batch=10, initial=MIN_INITIAL - 1)
+    with pytest.raises(DataError, match=r"--initial 400 must be at least .* less than the 400 usable rows"):
+        run_backtest(_history(400), _cfg(), [], batch=10, initial=400)
+    with pytest.raises(DataError, match=r"--batch 101 is larger than the 100 rows left after the 300 --initial rows"):
+        run_backtest(_history(400), _cfg(), [], batch=101, initial=300)
