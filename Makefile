@@ -19,12 +19,21 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# the sentence model of the embedding-drift test (tests/monitoring/test_embedding_real.py) and
+# the torch it needs, in a folder of their own that only that test's subprocess reads: torch
+# in the venv would make every model load import it
+EMBED       := $(VENV)/embeddings
+EMBED_STAMP := $(EMBED)/.installed
+$(EMBED_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install --quiet --target $(EMBED) $$($(PY) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['embeddings-test']))")
+	touch $(EMBED_STAMP)
+
 demo: $(STAMP)
 	mkdir -p demo-run
 	cd demo-run && ../$(VENV)/bin/modelpilot demo
 
 # branch coverage on every run; .ci/coverage_floor.py fails the build below the floors
-test: $(STAMP) lint typecheck
+test: $(STAMP) $(EMBED_STAMP) lint typecheck
 	rm -f .coverage .coverage.*
 	$(PY) -m pytest -q --cov --cov-report=term
 	$(PY) .ci/coverage_floor.py
