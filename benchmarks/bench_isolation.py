@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import multiprocessing as mp
 import os
@@ -47,8 +48,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _compare import stop  # noqa: E402
-from _envs.serving_model import FEATURES, make_data, train  # noqa: E402
-from bench_serving import PREDICT_PATH, register, start_modelpilot  # noqa: E402
+from _envs.serving_model import FEATURES, make_data  # noqa: E402
+from bench_serving import register_hand_built, start_modelpilot  # noqa: E402
 
 TARGET_RATIO = 2.0
 HEAVY_ROWS = 10_000
@@ -149,7 +150,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="mp-bench-isolation-"))
     df = make_data(20_000)
-    register(tmp, train(df))
+    bench = register_hand_built(tmp, df)
     records = df[FEATURES].sample(HEAVY_ROWS, random_state=1).to_dict(orient="records")
     light = [json.dumps({"instances": [r]}).encode() for r in records[:500]]
     heavy = json.dumps({"instances": records}).encode()
@@ -161,8 +162,9 @@ def main() -> None:
         for name, serving in CONFIGS.items():
             proc: subprocess.Popen[bytes] | None = None
             try:
-                proc, base = start_modelpilot(tmp, write_config(tmp, serving), False)
-                got = measure(base + PREDICT_PATH, light, heavy, args)
+                config = write_config(tmp, serving)
+                proc, base = start_modelpilot(dataclasses.replace(bench, config=config), False)
+                got = measure(base + bench.predict_path, light, heavy, args)
             finally:
                 if proc is not None:
                     stop(proc)
