@@ -32,10 +32,13 @@ demo: $(STAMP)
 	mkdir -p demo-run
 	cd demo-run && ../$(VENV)/bin/modelpilot demo
 
-# branch coverage on every run; .ci/coverage_floor.py fails the build below the floors
+# branch coverage on every run; .ci/coverage_floor.py fails the build below the floors.
+# One pytest worker per core (at most 4, pytest-xdist); tests/conftest.py keeps the tests that
+# share an expensive fixture on one worker (--dist loadgroup)
+PYTEST_WORKERS ?= auto
 test: $(STAMP) $(EMBED_STAMP) lint typecheck
 	rm -f .coverage .coverage.*
-	$(PY) -m pytest -q --cov --cov-report=term
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --maxprocesses 4 --dist loadgroup --cov --cov-report=term
 	$(PY) .ci/coverage_floor.py
 
 # mutation testing of the decision modules (slow: not part of `make test` or CI);

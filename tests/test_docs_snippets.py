@@ -83,8 +83,9 @@ def test_every_skipped_block_says_why_and_most_blocks_run() -> None:
     assert {b.lang for b in running} == {"bash", "python"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # not module: then each document can run on any xdist worker
 def initialised(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder after ``modelpilot init`` (its data and config); documents copy from it."""
     folder = tmp_path_factory.mktemp("init")
     modelpilot = str(Path(sys.executable).with_name("modelpilot"))
     done = subprocess.run([modelpilot, "init"], cwd=folder, capture_output=True, text=True, timeout=120)

@@ -129,3 +129,57 @@ def test_sigterm_flushes_every_logged_prediction(tmp_path: Path, classifiers: li
             proc.kill()
     logged = PredictionLogReader(artifacts, "churn").predictions()["request_id"]
     assert sorted(logged) == sorted(f"s{i}" for i in range(n))
+
+
+class SlowAliasStore:
+    """The real store, except that one thread's alias read pauses after reading: a poll
+    overtaken by a promote and a rollback."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.slow_thread: int | None = None
+        self.read = threading.Event()
+        self.resume = threading.Event()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    def get_alias(self, model: str, alias: str) -> int | None:
+        version = self._store.get_alias(model, alias)
+        if threading.get_ident() == self.slow_thread:
+            self.read.set()
+            assert self.resume.wait(10)
+        return version
+
+
+def test_a_slow_poll_never_installs_an_alias_older_than_the_last_refresh(
+    env: Env, classifiers: list[Pipeline]
+) -> None:
+    from modelpilot.serving.cache import ModelCache
+
+    register(env.store, env.artifacts, "churn", classifiers[1], champion=False)  # v2
+    store = SlowAliasStore(env.store)
+    cache = ModelCache(store, env.artifacts)
+    assert cache.load("churn").version == 1
+    env.store.set_alias("churn", "champion", 2)
+
+    def poll() -> None:  # the background poll: reads 2, then stalls
+        store.slow_thread = threading.get_ident()
+        cache.refresh()
+
+    def operator() -> None:  # what /promote then /rollback do: move the alias, refresh
+        cache.refresh()
+        env.store.set_alias("churn", "champion", 1)
+        cache.refresh()
+
+    slow = threading.Thread(target=poll)
+    slow.start()
+    assert store.read.wait(10)
+    fast = threading.Thread(target=operator)
+    fast.start()
+    fast.join(timeout=2)  # with refreshes serialised it waits for the stalled poll
+    store.resume.set()
+    slow.join(10)
+    fast.join(10)
+    assert env.store.get_alias("churn", "champion") == 1
+    assert cache.get("churn").version == 1  # not the stalled poll's v2

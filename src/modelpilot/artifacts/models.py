@@ -17,8 +17,6 @@ import zipfile
 from collections import OrderedDict
 from typing import Any
 
-import skops.io as sio
-
 from modelpilot.artifacts._allowlist import UnsafeModelFile, audit
 from modelpilot.artifacts._keys import expected_digest
 from modelpilot.artifacts._protocol import ArtifactStore
@@ -44,6 +42,8 @@ def save_model(store: ArtifactStore, estimator: Any) -> str:
             type outside the allowlist (it could never be loaded, so it is not stored).
     """
     try:
+        import skops.io as sio  # imported here: scanning sklearn's types costs seconds per CLI call
+
         data = sio.dumps(estimator, compression=zipfile.ZIP_DEFLATED)
     except Exception as exc:  # skops raises TypeError, pickling errors, ... per object kind
         raise ArtifactError(
@@ -100,6 +100,8 @@ def load_model(store: ArtifactStore, key: str) -> Any:
     trusted = check_model_bytes(data, f"model {key!r} in {store.url}")
     try:
         # skops' own audit runs again over the exact names that passed ours
+        import skops.io as sio
+
         model = sio.loads(data, trusted=trusted)
     except Exception as exc:
         raise ArtifactError(

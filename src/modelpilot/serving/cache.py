@@ -240,6 +240,9 @@ class ModelCache:
         self._versions: OrderedDict[tuple[str, int], LoadedModel] = OrderedDict()
         self._keep = keep_versions
         self._lock = threading.RLock()  # serialises loads, never held by get()
+        # one refresh at a time: a poll that read the alias before a promote or a rollback
+        # must not install its older answer after the refresh that followed it
+        self._refreshing = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._rollouts: dict[str, ActiveRollout] = {}
@@ -339,6 +342,10 @@ class ModelCache:
         Returns:
             ``(name, old_version, new_version)`` per swap done.
         """
+        with self._refreshing:
+            return self._refresh()
+
+    def _refresh(self) -> list[tuple[str, int, int]]:
         swaps = []
         for name, current in list(self._models.items()):
             try:
