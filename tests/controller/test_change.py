@@ -69,6 +69,12 @@ def test_an_abrupt_change_is_located_in_one_batch_and_retrained_on_rows_after_it
     assert gate["passed"] and first.promoted == first.retrain["version"]  # promoted as not worse
     event = pilot.store.events(model="churn", kind="gate_passed")[0]
     assert event.numbers["test"] == gate["numbers"]["test"] and event.numbers["margin"] == -0.02
+    # v1 learned the old concept: the references restart from the new champion's holdout score
+    assert gate["numbers"]["champion_stale"] is True
+    state = TriggerState.from_dict(pilot.store.get_state_record("controller", "churn").value["triggers"])
+    assert state.reference is not None and state.reference.carried == 0
+    assert state.reference.value == gate["numbers"]["challenger"]
+    assert state.reference.how == f"v{first.promoted} holdout at promotion"
 
 
 def test_refreshes_follow_the_post_change_rows_up_to_the_full_window(make_pilot: Any) -> None:
@@ -91,6 +97,7 @@ def test_refreshes_follow_the_post_change_rows_up_to_the_full_window(make_pilot:
     # a refresh of a post-change champion is refused only when shown worse
     refreshes = [r for r in results if r.gate is not None and r.retrain["info"].get("refresh")]
     assert refreshes and all(r.gate["numbers"]["test"] == "bootstrap refresh" for r in refreshes)
+    assert all(r.gate["numbers"]["champion_stale"] is False for r in refreshes)  # they carry the reference
     state = TriggerState.from_dict(pilot.store.get_state_record("controller", "churn").value["triggers"])
     assert state.change is not None and state.change.trained_rows == 2000
     fired = [_change(r)["reason"] for r in results if _change(r)["status"] == "fired"]

@@ -105,6 +105,9 @@ def gate_candidate(
                      for c in cmp.checks if c["name"].startswith("segment:")],
         "alpha": cfg.gates.alpha,
         "margin": cmp.details.get("margin", cfg.gates.min_improvement), "after_change": after_change,
+        # the champion learned the concept before a located change: the references restart
+        # from this candidate's score when it is promoted (controller/rollout.py)
+        "champion_stale": after_change and not refresh,
     }
     passed = thresholds.passed and cmp.passed
     reasons = [*thresholds.reasons, *([cmp.summary] if cmp.passed and passed else cmp.reasons)]

@@ -22,13 +22,20 @@ from modelpilot.store import ModelVersionRecord, Store
 
 
 def promoted_reference(cfg: PilotConfig, store: Store, state: dict[str, Any], version: ModelVersionRecord,
-                       score: float, now: datetime) -> None:
-    """Restart the trigger references in ``state`` from the promoted ``version``'s holdout ``score``."""
+                       score: float, now: datetime, numbers: dict[str, Any]) -> None:
+    """Restart the trigger references in ``state`` from the promoted ``version``'s holdout ``score``.
+
+    ``numbers`` are the gate's: when the replaced champion learned the concept before a located
+    change (``champion_stale``), nothing is carried over — the level the old concept allowed
+    is no bar for the new one, and the refreshes, not the performance trigger, bring the
+    model up to the full window.
+    """
     state["triggers"] = reset_reference(
         TriggerState.from_dict(state.get("triggers")), score, f"v{version.version} holdout at promotion",
         metric=cfg.primary_metric, now=now, triggers=cfg.triggers,
         segments=validation_segments(store, version, cfg.primary_metric,
                                      cfg.triggers.segment_performance_drop.min_samples),
+        carry_over=not numbers.get("champion_stale", False),
     ).to_dict()
 
 
@@ -55,7 +62,7 @@ def release(cfg: PilotConfig, store: Store, artifacts: ArtifactStore, state: dic
     promoted = None
     if decision.status == "promoted":
         promoted = candidate.version
-        promoted_reference(cfg, store, state, candidate, verdict["numbers"]["challenger"], now)
+        promoted_reference(cfg, store, state, candidate, verdict["numbers"]["challenger"], now, verdict["numbers"])
     return f"rollout {decision.status}", promoted
 
 
@@ -87,5 +94,6 @@ def advance(cfg: PilotConfig, store: Store, artifacts: ArtifactStore, state: dic
         promoted = current.candidate
         score = current.numbers.get("challenger")
         if score is not None:
-            promoted_reference(cfg, store, state, store.get_version(model, current.candidate), score, now)
+            promoted_reference(cfg, store, state, store.get_version(model, current.candidate), score, now,
+                               current.numbers)
     return promoted, decision.status == "in_progress"
