@@ -166,5 +166,6 @@ def describe(store: Store, model: str, cfg: Any = None, now: datetime | None = N
         if state.strategy == "ab":
             out["requests_left"] = state.extra.get("labelled_left")
         if state.strategy == "shadow":
-            out["requests_left"] = max(0, rc.shadow.min_labelled - int(state.arms.get("shadow", {}).get("labelled", 0)))
+            # the decision counts labelled shadow rows paired with the champion's answer
+            out["requests_left"] = max(0, rc.shadow.min_labelled - int(state.arms.get("shadow", {}).get("paired", 0)))
     return out
