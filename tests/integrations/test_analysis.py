@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,10 @@ class Project:
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
                 return await client.request(method, path, **kw)
 
-        return asyncio.run(go())
+        # on a thread of its own: on an xdist worker the dashboard tests' Playwright (sync API)
+        # may be running an event loop on this thread for the rest of the session
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, go()).result()
 
 
 @pytest.fixture

@@ -180,6 +180,7 @@ def test_config_errors_name_the_fix(store: Store, monkeypatch: pytest.MonkeyPatc
 
 def test_an_operator_decision_over_http_is_sent_at_once(tmp_path: Path, receiver: Callable[..., Receiver]) -> None:
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     import httpx
 
@@ -204,7 +205,8 @@ def test_an_operator_decision_over_http_is_sent_at_once(tmp_path: Path, receiver
                 return await client.post("/v1/models/churn/versions/2/reject", json={"comment": "too slow"},
                                          headers={"Authorization": f"Bearer {token}"})
 
-        assert asyncio.run(reject()).status_code == 200
+        with ThreadPoolExecutor(1) as pool:  # not this thread: Playwright's loop may run on it (xdist)
+            assert pool.submit(asyncio.run, reject()).result().status_code == 200
         app.state.webhooks.join(timeout=10)  # no controller runs: the route kicked the outbox itself
     [got] = r.received
     assert got["body"]["event"]["kind"] == "approval_decided" and got["body"]["event"]["actor"] == "alice"
