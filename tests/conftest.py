@@ -5,6 +5,9 @@ A test is slow when it uses a fixture that trains a real champion and runs the l
 cluster (``ray_address``, started once per session and only when a test asks), replays a history
 through the backtest's worker pool, or runs ``modelpilot demo``. ``pytest -m "not slow"`` is then the quick inner loop
 (docs/testing.md); ``make test`` runs everything.
+
+Under ``make test`` (pytest-xdist, ``--dist loadgroup``) each test also gets its worker group
+from the fixtures it uses (:func:`xdist_group`).
 """
 
 from __future__ import annotations
