@@ -46,6 +46,8 @@ class RowClock:
     """
 
     ns: np.ndarray  # nanoseconds since 1970 (UTC), sorted
+    # running total of the rows at each time in ``ns``; None: one row at each
+    cum: np.ndarray | None = None
 
     @classmethod
     def of(cls, times: Any) -> RowClock:
@@ -58,12 +60,18 @@ class RowClock:
         """``counts[i]`` rows at ``times[i]``: reports that carry counts, not rows (edge devices)."""
         stamps = pd.to_datetime(pd.Series(list(times), dtype=object), utc=True)
         ns = stamps.to_numpy(dtype="datetime64[ns]").astype(np.int64)
-        return cls(np.sort(np.repeat(ns, np.maximum(np.asarray(list(counts), dtype=np.int64), 0))))
+        order = np.argsort(ns, kind="stable")
+        rows = np.maximum(np.asarray(list(counts), dtype=np.int64), 0)[order]
+        return cls(ns[order], np.cumsum(rows))
 
     def since(self, when: datetime) -> int:
         """Labelled rows served strictly after ``when``."""
         at = pd.Timestamp(utc(when)).value
-        return int(len(self.ns) - np.searchsorted(self.ns, at, side="right"))
+        i = int(np.searchsorted(self.ns, at, side="right"))
+        if self.cum is None:
+            return len(self.ns) - i
+        total = int(self.cum[-1]) if len(self.cum) else 0
+        return total - (int(self.cum[i - 1]) if i else 0)
 
 
 @dataclass(frozen=True)
