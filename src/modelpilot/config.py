@@ -579,7 +579,8 @@ class RetrainingConfig(_Section):
 
 
 class ShadowConfig(_Section):
-    min_labelled: int = Field(300, ge=10)
+    # at least policy.compare.MIN_HOLDOUT_ROWS: fewer labelled pairs can never be compared
+    min_labelled: int = Field(300, ge=30)
 
 
 class ABConfig(_Section):

@@ -32,8 +32,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.tree import DecisionTreeRegressor
 
 from modelpilot.artifacts import ArtifactStore, save_model
-from modelpilot.config import ABConfig
-from modelpilot.errors import VersionNotServable
+from modelpilot.config import ABConfig, PilotConfig, ShadowConfig
+from modelpilot.errors import ConfigError, VersionNotServable
+from modelpilot.policy.compare import MIN_HOLDOUT_ROWS
 from modelpilot.rollout import get_strategy, stats
 from modelpilot.rollout import state as st
 from modelpilot.rollout.ab import MIN_ROWS_PER_ARM, ab_test, arm_values
@@ -143,9 +144,9 @@ def test_describe_counts_an_ab_experiment_down_from_its_start(renv: REnv) -> Non
     assert doc is not None and doc["time_left_seconds"] is None and doc["requests_left"] == 17
 
 
-@pytest.mark.parametrize(("labelled", "paired"), [(0, 0), (7, 7), (10, 10), (15, 15), (15, 7)])
+@pytest.mark.parametrize(("labelled", "paired"), [(0, 0), (21, 21), (30, 30), (45, 45), (45, 21)])
 def test_describe_counts_the_labelled_pairs_a_shadow_still_needs(renv: REnv, labelled: int, paired: int) -> None:
-    min_labelled = 10
+    min_labelled = 30
     renv.configure({"strategy": "shadow", "shadow": {"min_labelled": min_labelled}})
     renv.start("shadow", renv.healthy)
     if labelled:  # what the last tick saw; only labelled rows the champion also answered are compared
@@ -466,7 +467,7 @@ def test_ab_on_rewards_promotes_a_challenger_that_earns_more(renv: REnv) -> None
 @pytest.mark.parametrize(("answered", "failed"), [(0, MIN_HEALTH_ROWS - 1), (18, 2), (17, 3), (0, MIN_HEALTH_ROWS)])
 def test_shadow_rejects_a_challenger_failing_on_more_than_the_error_rate(renv: REnv, answered: int, failed: int) -> None:
     max_rate = 0.1
-    renv.configure({"strategy": "shadow", "shadow": {"min_labelled": 10}, "canary": {"max_error_rate": max_rate}})
+    renv.configure({"strategy": "shadow", "shadow": {"min_labelled": 30}, "canary": {"max_error_rate": max_rate}})
     renv.start("shadow", renv.healthy)
     rows = traffic(answered + failed, seed=31)
     with prediction_log(renv) as writer:
@@ -483,7 +484,7 @@ def test_shadow_rejects_a_challenger_failing_on_more_than_the_error_rate(renv: R
         assert (decision.numbers["errors"], decision.numbers["calls"]) == (failed, calls)
         assert renv.store.get_version(MODEL, renv.healthy).status == "rejected"
     else:
-        assert decision.status == "in_progress" and decision.reason == "shadow: 0 of 10 labelled pairs"
+        assert decision.status == "in_progress" and decision.reason == "shadow: 0 of 30 labelled pairs"
         state, _ = st.load(renv.store, MODEL)
         assert state is not None and state.active
         assert state.arms["shadow"]["errors"] == failed and state.arms["shadow"]["requests"] == answered
@@ -545,6 +546,13 @@ def test_shadow_scores_probability_metrics_on_the_logged_probabilities(renv: REn
     assert decision.numbers["champion_metric"] == pytest.approx(loss_old, rel=1e-9)
     assert decision.numbers["challenger_metric"] == pytest.approx(loss_new, rel=1e-9)
     assert decision.status == "promoted", decision.reason
+
+
+def test_shadow_min_labelled_below_what_a_comparison_needs_is_a_config_error() -> None:
+    assert ShadowConfig(min_labelled=MIN_HOLDOUT_ROWS).min_labelled == MIN_HOLDOUT_ROWS
+    raw = {"model": {"name": MODEL, "target": "y"}, "rollout": {"shadow": {"min_labelled": MIN_HOLDOUT_ROWS - 1}}}
+    with pytest.raises(ConfigError, match=r"rollout\.shadow\.min_labelled.*greater than or equal to 30"):
+        PilotConfig.from_dict(raw)
 
 
 def test_shadow_waits_while_the_labels_cannot_be_compared(renv: REnv) -> None:
