@@ -52,8 +52,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _compare import WRK_INSTALL, free_port, have_wrk, stop, wait_until, wrk  # noqa: E402
-from _envs.serving_model import make_data, train  # noqa: E402
-from bench_serving import register  # noqa: E402
+from _envs.serving_model import make_data  # noqa: E402
+from bench_serving import register_hand_built  # noqa: E402
 
 from modelpilot.data import FeatureSpec  # noqa: E402
 from modelpilot.executors import Executor, LocalExecutor  # noqa: E402
@@ -162,13 +162,12 @@ def bench_serving(args: argparse.Namespace) -> None:
         print(f"wrk not found; this part needs it: {WRK_INSTALL}")
         return
     frame = make_data(20_000, seed=0)
-    pipe = train(frame)
     rows = frame.drop(columns=["churned"]).head(200)
     bodies = [orjson.dumps({"instances": [r]}) for r in rows.to_dict("records")]
     rates: dict[int, list[float]] = {1: [], 2: []}
     with tempfile.TemporaryDirectory(prefix="mp-bench-scale-") as tmp_name:
         tmp = Path(tmp_name)
-        config, _ = register(tmp, pipe)
+        config = register_hand_built(tmp, frame).config
         for rep in range(args.repeat):
             for workers in (1, 2):
                 proc, url = start(tmp, config, workers)
