@@ -93,3 +93,66 @@ def test_per_batch_work_does_not_grow_with_history() -> None:
     assert max(steady) == min(steady), (min(steady), max(steady))
     assert steady[-1] <= BATCH + 1000 + 1000 + 2500 + 2 * BATCH
     assert len(window.frame) == 30_000 and steady[-1] < 30_000 // 5
+
+
+def _retired_sample(b: int, version: int, every: int = 4) -> pd.DataFrame:
+    """The retired champion's shadow answers to a share of batch ``b``'s requests (role ``retired``)."""
+    rows = _batch(b).iloc[::every].copy()
+    rows["role"] = "retired"
+    rows["model_version"] = version
+    rows["prediction"] = "1"
+    return rows
+
+
+def _with_side(b: int, champion: int, retired: int | None) -> pd.DataFrame:
+    rows = _batch(b).assign(role="primary", model_version=champion)
+    return pd.concat([rows, _retired_sample(b, retired)]) if retired is not None else rows
+
+
+def test_paired_and_served_agree_with_filtering_the_whole_log() -> None:
+    """v1 serves batches 0-9; v2 from 10 on, with v1 answering a sample in shadow until batch 17;
+    labels lag two batches. Pairs and counts match a filter of every row, for any start."""
+    window, side = FrameWindow(), []
+    for b in range(20):
+        champion, retired = (1, None) if b < 10 else (2, 1 if b < 17 else None)
+        rows = _with_side(b, champion, retired)
+        side.append(rows[rows["role"] == "retired"])
+        window.append(rows)
+        if b >= 2:
+            _reveal(window, b - 2)
+    whole, shadow = window.frame, pd.concat(side, ignore_index=True)
+    for since in (None, START + pd.Timedelta(seconds=1000), START + pd.Timedelta(seconds=1333),
+                  START + pd.Timedelta(seconds=1850), START + pd.Timedelta(seconds=5000)):
+        got = window.paired(champion=2, retired=1, since=since)
+        old = shadow if since is None else shadow[shadow["ts"] >= since]
+        want = old[["request_id", "prediction"]].merge(
+            whole[(whole["model_version"] == 2) & whole["label"].notna()][["request_id", "label", "prediction"]],
+            on="request_id", suffixes=("_old", ""))
+        assert got["request_id"].tolist() == want["request_id"].tolist()
+        assert got["label"].tolist() == want["label"].tolist() and got["new"].tolist() == want["prediction"].tolist()
+        assert set(got["old"]) <= {"1"} and len(got) == len(want)
+        for version in (1, 2, 3):
+            for until in (None, START + pd.Timedelta(seconds=1555)):
+                rows = whole[whole["model_version"] == version]
+                rows = rows if since is None else rows[rows["ts"] >= since]
+                rows = rows if until is None else rows[rows["ts"] < until]
+                assert window.served(version, since=since, until=until) == len(rows), (version, since, until)
+    assert len(window.paired(champion=2, retired=1)) == 7 * BATCH // 4  # v1's sample of batches 10-16, all labelled
+    assert window.paired(champion=1, retired=1).empty and window.paired(champion=2, retired=7).empty
+
+
+def test_measuring_a_tenure_reads_only_the_rows_since_its_promotion() -> None:
+    """After 280 batches of history, a promotion: the pairs and the served count of the new
+    champion's tenure touch the rows since it, not the history before it."""
+    window = FrameWindow()
+    for b in range(300):
+        promoted = b >= 280
+        window.append(_with_side(b, 2 if promoted else 1, 1 if promoted else None))
+        if b >= 1:
+            _reveal(window, b - 1)
+    tenure = START + pd.Timedelta(seconds=280 * BATCH)
+    before = window.rows_scanned
+    pairs = window.paired(champion=2, retired=1, since=tenure)
+    served = window.served(2, since=tenure)
+    assert served == 20 * BATCH and len(pairs) == 19 * BATCH // 4
+    assert window.rows_scanned - before <= 20 * BATCH // 4 + BATCH  # the tenure's sample, a boundary chunk at most

@@ -68,3 +68,42 @@ def test_no_shadow_without_a_promotion_or_with_fraction_zero(renv: REnv) -> None
         send(server, traffic(50, seed=6), batch=10, labels=False)
         server.flush()
     assert PredictionLogReader(renv.artifacts, MODEL).predictions(role="retired").empty
+
+
+def test_a_tenure_is_measured_from_its_promotion_on_the_promoting_clock(renv: REnv) -> None:
+    """A champion promoted again later (here on a replay's clock, in the past) is measured on
+    its new tenure only: what it served and was paired on before the promotion is not counted."""
+    import numpy as np
+    import pandas as pd
+
+    from modelpilot.controller.window import FrameWindow
+
+    start = pd.Timestamp("2024-05-01", tz="UTC")
+    window = FrameWindow()
+
+    def batch(b: int, version: int, retired: int | None) -> pd.DataFrame:
+        ids = np.arange(b * 100, (b + 1) * 100)
+        rows = pd.DataFrame({"request_id": ids.astype(str), "ts": start + pd.to_timedelta(ids, unit="s"),
+                             "model_version": version, "prediction": "1", "role": "primary",
+                             "label": pd.Series(["1"] * 100, dtype=object)})
+        if retired is None:
+            return rows
+        side = rows.iloc[::4].assign(role="retired", model_version=retired, prediction="0")
+        return pd.concat([rows, side], ignore_index=True)
+
+    for b in range(5):  # an earlier tenure of `worse`, with `champion` in shadow
+        window.append(batch(b, renv.worse, renv.champion))
+    for b in range(5, 10):
+        window.append(batch(b, renv.champion, None))
+    promote(renv.store, MODEL, renv.worse, champion=renv.champion, reason="test")  # the wall clock: now
+    later = rr.get(renv.store, MODEL, renv.worse)
+    assert datetime.fromisoformat(later["since"]) > datetime(2026, 1, 1, tzinfo=UTC)
+    renv.store.set_alias(MODEL, "champion", renv.champion)
+    tenure = (start + pd.Timedelta(seconds=1000)).to_pydatetime()
+    promote(renv.store, MODEL, renv.worse, champion=renv.champion, reason="test", now=tenure)
+    assert rr.get(renv.store, MODEL, renv.worse)["since"] == tenure.isoformat()
+    for b in range(10, 13):
+        window.append(batch(b, renv.worse, renv.champion))
+    [record] = measure(renv.store, window, MODEL, renv.worse, "classification", tenure)
+    assert record["served"] == 300  # not the 500 of its first tenure
+    assert record["measure"]["n"] == 75 and record["measure"]["difference"] == pytest.approx(1.0)

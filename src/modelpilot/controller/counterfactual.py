@@ -32,10 +32,11 @@ def measure(store: Store, window: WindowSource, model: str, champion: int | None
         if rec.get("frozen_at"):
             continue
         new, old = int(rec["champion"]), int(rec["retired"])
-        rows = window.paired(champion=new, retired=old)
+        tenure = datetime.fromisoformat(rec["since"])  # the promotion: nothing before it is this tenure's
+        rows = window.paired(champion=new, retired=old, since=tenure)
         diff = realised_difference(rows["label"].to_numpy(), rows["new"].to_numpy(), rows["old"].to_numpy(),
                                    task=task)
-        updated = {**rec, "measure": diff, "served": window.served(new), "measured_at": now.isoformat()}
+        updated = {**rec, "measure": diff, "served": window.served(new, since=tenure), "measured_at": now.isoformat()}
         if champion != new:
             updated["frozen_at"] = now.isoformat()  # replaced: its tenure is over
         store.put_state(rr.NAMESPACE, rr.key(model, new), updated)

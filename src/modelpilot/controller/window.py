@@ -57,7 +57,9 @@ class FrameWindow:
         self._n_labelled: list[int] = []  # labelled rows per chunk
         self._span: list[tuple[Any, Any]] = []  # (first, last) time per chunk
         self._where: dict[Any, tuple[int, int]] = {}  # request id -> (chunk, row)
+        self._versions: list[dict[int, int]] = []  # rows per model version, per chunk
         self._side: list[pd.DataFrame] = []  # rows of other roles (see append)
+        self._side_span: list[tuple[Any, Any]] = []
         self.rows_scanned = 0
 
     def append(self, rows: pd.DataFrame) -> None:
@@ -68,7 +70,9 @@ class FrameWindow:
         request ids with the champion's rows and are read only by :meth:`paired`.
         """
         if "role" in rows and len(rows) and (rows["role"] != "primary").any():
-            self._side.append(rows[rows["role"] != "primary"].reset_index(drop=True).copy())
+            side = rows[rows["role"] != "primary"].reset_index(drop=True).copy()
+            self._side.append(side)
+            self._side_span.append((side["ts"].min(), side["ts"].max()))
             rows = rows[rows["role"] == "primary"]
         chunk = rows.reset_index(drop=True).copy()
         if "label" not in chunk:
@@ -77,6 +81,8 @@ class FrameWindow:
         positions = zip(itertools.repeat(k), range(len(chunk)), strict=False)
         self._where.update(zip(chunk["request_id"].to_numpy().tolist(), positions, strict=False))
         self._chunks.append(chunk)
+        self._versions.append({int(v): int(c) for v, c in chunk["model_version"].value_counts().items()}
+                              if len(chunk) else {})
         self._n_labelled.append(int(chunk["label"].notna().sum()))
         self._span.append((chunk["ts"].min(), chunk["ts"].max()) if len(chunk) else (None, None))
 
@@ -146,27 +152,56 @@ class FrameWindow:
 
     def paired(self, *, champion: int, retired: int, since: datetime | None = None) -> pd.DataFrame:
         cols = ["request_id", "label", "new", "old"]
-        if not self._side:
+        parts = []
+        for k in range(len(self._side) - 1, -1, -1):  # newest first; stop before `since`
+            side, (first, last) = self._side[k], self._side_span[k]
+            if since is not None and last < since:
+                break
+            keep = (side["role"] == "retired").to_numpy() & (side["model_version"] == retired).to_numpy()
+            if since is not None and first < since:
+                keep = keep & (side["ts"] >= since).to_numpy()
+            self.rows_scanned += len(side)
+            if keep.any():
+                parts.append(side[keep])
+        if not parts:
             return pd.DataFrame(columns=cols)
-        side = pd.concat(self._side, ignore_index=True) if len(self._side) > 1 else self._side[0]
-        side = side[(side["role"] == "retired").to_numpy() & (side["model_version"] == retired).to_numpy()]
-        if since is not None:
-            side = side[side["ts"] >= since]
-        ids, labels, new, old = [], [], [], []
-        for rid, pred in zip(side["request_id"].tolist(), side["prediction"].tolist(), strict=True):
-            where = self._where.get(rid)  # the champion's answer to the same request
-            if where is None:
-                continue
-            row = self._chunks[where[0]].iloc[where[1]]
-            if row["model_version"] != champion or row["label"] is None or pd.isna(row["label"]):
-                continue
-            ids.append(rid)
-            labels.append(row["label"])
-            new.append(row["prediction"])
-            old.append(pred)
-        self.rows_scanned += len(side)
-        return pd.DataFrame({"request_id": ids, "label": labels, "new": new, "old": old}, columns=cols)
+        side = pd.concat(parts[::-1], ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
+        # the champion's answer to the same request, read chunk by chunk through the id index
+        at = np.asarray([self._where.get(rid, (-1, -1)) for rid in side["request_id"].tolist()],
+                        dtype=np.int64).reshape(-1, 2)
+        n = len(side)
+        version = np.full(n, -1, dtype=np.int64)
+        label = np.full(n, None, dtype=object)
+        new = np.full(n, None, dtype=object)
+        for k in np.unique(at[:, 0]):
+            if k < 0:
+                continue  # the champion's row is not in the window
+            sel = np.flatnonzero(at[:, 0] == k)
+            chunk, rows = self._chunks[k], at[sel, 1]
+            version[sel] = chunk["model_version"].to_numpy()[rows]
+            label[sel] = chunk["label"].to_numpy(dtype=object)[rows]
+            new[sel] = chunk["prediction"].to_numpy(dtype=object)[rows]
+        ok = (version == champion) & pd.notna(label)
+        return pd.DataFrame({"request_id": side["request_id"].to_numpy()[ok], "label": label[ok], "new": new[ok],
+                             "old": side["prediction"].to_numpy(dtype=object)[ok]}, columns=cols)
 
     def served(self, version: int, *, since: datetime | None = None, until: datetime | None = None) -> int:
-        frame = self.window(since=since, until=until)
-        return 0 if frame.empty else int((frame["model_version"].to_numpy() == version).sum())
+        total = 0
+        for k in range(len(self._chunks) - 1, -1, -1):  # whole chunks are counted from their tallies
+            chunk, (first, last) = self._chunks[k], self._span[k]
+            if not len(chunk) or (until is not None and first >= until):
+                continue
+            if since is not None and last < since:
+                break
+            if (since is None or first >= since) and (until is None or last < until):
+                total += self._versions[k].get(version, 0)
+                continue
+            ts = chunk["ts"]
+            keep = (chunk["model_version"] == version).to_numpy()
+            if since is not None:
+                keep = keep & (ts >= since).to_numpy()
+            if until is not None:
+                keep = keep & (ts < until).to_numpy()
+            self.rows_scanned += len(chunk)
+            total += int(keep.sum())
+        return total

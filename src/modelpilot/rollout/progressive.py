@@ -84,7 +84,8 @@ class ProgressiveStrategy:
         """Begin routing traffic to ``candidate`` (promote at once when there is no champion)."""
         now = now or wall_now()
         if champion is None:  # nothing to compare with: the first model simply becomes champion
-            promote(store, model, candidate, champion=None, actor=actor, reason=f"{reason}; no champion yet", numbers=numbers)
+            promote(store, model, candidate, champion=None, actor=actor, reason=f"{reason}; no champion yet",
+                    numbers=numbers, now=now)
             return RolloutDecision("promoted", reason, numbers)
         previous, revision = st.load(store, model)
         if previous is not None and previous.active:
@@ -136,7 +137,7 @@ class ProgressiveStrategy:
         if status == "promoted":
             try:
                 promote(store, model, candidate, champion=state.champion, actor=actor, reason=reason,
-                        numbers={**state.numbers, **numbers})
+                        numbers={**state.numbers, **numbers}, now=now)
             except Conflict:
                 now_champion = store.get_alias(model, "champion")
                 why = f"v{candidate} was not promoted: the champion moved to v{now_champion} meanwhile"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from modelpilot.rollout.base import RolloutDecision
@@ -17,8 +18,13 @@ def promote(
     actor: str = "controller",
     reason: str,
     numbers: dict[str, Any] | None = None,
+    now: datetime | None = None,
 ) -> None:
     """Move ``champion`` to ``version`` if it still points at ``champion`` (compare-and-set).
+
+    ``now`` is the promotion's time on the caller's clock (a backtest's simulated one; the
+    wall clock by default): the new champion's tenure, over which it is measured against the
+    model it retired (:mod:`modelpilot.controller.counterfactual`), starts there.
 
     Raises:
         Conflict: the champion moved in the meantime (another actor promoted or rolled back).
@@ -43,7 +49,7 @@ def promote(
     if champion is not None and champion != version:
         from modelpilot.rollout.retired import open_record
 
-        open_record(store, model, champion=version, retired=champion)
+        open_record(store, model, champion=version, retired=champion, now=now)
 
 
 class ReplaceStrategy:
@@ -56,7 +62,7 @@ class ReplaceStrategy:
         self, store: Store, model: str, candidate: int, *, champion: int | None, reason: str,
         numbers: dict[str, Any], now: Any = None, actor: str = "controller",
     ) -> RolloutDecision:
-        promote(store, model, candidate, champion=champion, actor=actor, reason=reason, numbers=numbers)
+        promote(store, model, candidate, champion=champion, actor=actor, reason=reason, numbers=numbers, now=now)
         return RolloutDecision("promoted", reason, numbers)
 
     def advance(self, store: Store, model: str, *, now: Any = None) -> RolloutDecision | None:
