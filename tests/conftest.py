@@ -80,6 +80,17 @@ def ray_address() -> Iterator[str]:
         ray.init(address=cluster.address, logging_level="WARNING", log_to_driver=False)
         try:
             assert len(wait_for_nodes(2)) == 2, "the second Ray node never joined"
+            _RAY_CLIENT.append(cluster.client_address)
             yield cluster.address
         finally:
+            _RAY_CLIENT.clear()
             ray.shutdown()
+
+
+_RAY_CLIENT: list[str] = []
+
+
+@pytest.fixture
+def ray_client_address(ray_address: str) -> str:
+    """The same cluster's Ray Client server (``ray://127.0.0.1:port``), for another driver."""
+    return _RAY_CLIENT[-1]

@@ -140,3 +140,58 @@ def test_serve_with_the_controller_never_starts_ray(tmp_path: Path) -> None:
                                 base_dir=tmp_path)
     with pytest.raises(ConfigError, match="modelpilot controller"):
         Pilot(cfg).serve(with_controller=True)
+
+
+def test_a_backtest_runs_its_policies_as_ray_tasks_with_the_results_of_a_local_run(
+    ray_executor: RayExecutor,
+) -> None:
+    from modelpilot.backtest import parse_policies, run_backtest
+    from modelpilot.config import PilotConfig
+    from modelpilot.data.synth import scenario
+
+    frame, info = scenario("sudden", 6000, seed=0)
+    cfg = PilotConfig.from_dict({"model": {"name": "bt", "target": "y", "time_column": "ts", "seed": 0}})
+    policies = parse_policies(["never", "fixed:every=3", "dynamic"], cfg)
+    on_ray = run_backtest(frame, cfg, policies, batch=500, executor=ray_executor, scenario=info)
+    here = run_backtest(frame, cfg, policies, batch=500, scenario=info)
+    assert [p["name"] for p in on_ray.policies] == [p["name"] for p in here.policies]
+    for remote, local in zip(on_ray.policies, here.policies, strict=True):
+        for key in ("metric_by_batch", "retrain_batches", "retrain_promoted", "retrain_reasons", "mean_metric"):
+            assert remote[key] == local[key], (remote["name"], key)
+    assert on_ray.policy("fixed:every=3")["retrains"] >= 3  # the replays did decide something
+
+
+_CLIENT_DRIVER = """
+import json, sys
+from modelpilot.executors.ray import RayExecutor
+
+def where():
+    import os, ray
+    return ray.get_runtime_context().get_node_id(), os.getpid()
+
+executor = RayExecutor(address=sys.argv[1], workers=2)
+try:
+    print(json.dumps([executor.submit(where).result(timeout=120) for _ in range(3)]))
+finally:
+    executor.shutdown()
+"""
+
+
+def test_a_driver_reaches_the_cluster_through_ray_client(ray_client_address: str, tmp_path: Path) -> None:
+    """``executor.address: ray://host:port``: another process joins through the head's Ray
+    Client server, and its jobs run on the cluster's nodes, not in the driver."""
+    import json
+    import subprocess
+
+    import ray
+
+    nodes = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+    assert ray_client_address.startswith("ray://127.0.0.1:")
+    script = tmp_path / "driver.py"
+    script.write_text(_CLIENT_DRIVER)
+    done = subprocess.run([sys.executable, str(script), ray_client_address], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ran = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(ran) == 3 and {node for node, _ in ran} <= nodes
+    assert all(pid != os.getpid() for _, pid in ran)

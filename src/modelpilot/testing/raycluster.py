@@ -5,7 +5,8 @@ Example::
     with ray_cluster(nodes=2) as cluster:
         executor = RayExecutor(address=cluster.address, workers=2)
 
-The head is started with ``ray start --head --port=0`` and every other node with
+The head is started with ``ray start --head --port=0`` (its Ray Client server on a free port,
+``cluster.client_address``) and every other node with
 ``ray start --address=<head>``, each with a temporary folder of its own (so a node shares
 no files with the driver or another node) and one CPU unless told otherwise. The nodes
 run with this process's environment (``PYTHONPATH`` included), so they import the same
@@ -22,6 +23,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +42,7 @@ _ADDRESS = re.compile(r"ray start --address='([^']+)'")
 @dataclass
 class RayCluster:
     address: str  # the head's GCS address, host:port
+    client_address: str = ""  # the head's Ray Client server, ray://127.0.0.1:port
     temp_dirs: list[Path] = field(default_factory=list)
 
     def processes(self) -> list[psutil.Process]:
@@ -77,12 +80,21 @@ class RayCluster:
         psutil.wait_procs(alive, timeout=grace)
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def _ray_start(args: list[str], temp_dir: Path, cpus: int, timeout: float) -> str:
     ray = Path(sys.executable).parent / "ray"
     command = [str(ray) if ray.exists() else shutil.which("ray") or "ray", "start", *args,
                f"--num-cpus={cpus}", f"--temp-dir={temp_dir}", "--object-store-memory=100000000",
                "--disable-usage-stats"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "RAY_USAGE_STATS_ENABLED": "0",
+           # a Ray Client connection starts a server process for the driver; on a loaded
+           # machine that takes longer than Ray's 30 s default wait
+           "RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S": os.environ.get("RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S", "180")}
     out = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({out.returncode}): {out.stderr[-2000:]}")
@@ -101,7 +113,10 @@ def ray_cluster(nodes: int = 2, cpus: int = 1, timeout: float = 120.0) -> Iterat
     try:
         head = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))
         cluster.temp_dirs.append(head)
-        output = _ray_start(["--head", "--port=0", "--include-dashboard=false"], head, cpus, timeout)
+        client_port = _free_port()
+        output = _ray_start(["--head", "--port=0", "--include-dashboard=false",
+                             f"--ray-client-server-port={client_port}"], head, cpus, timeout)
+        cluster.client_address = f"ray://127.0.0.1:{client_port}"
         found = _ADDRESS.search(output)
         if found is None:
             raise RuntimeError(f"ray start --head printed no address: {output[-2000:]}")
