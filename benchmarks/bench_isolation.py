@@ -122,7 +122,8 @@ def summary(latencies: list[float], seconds: float) -> dict[str, float]:
             "rps": len(arr) / seconds, "n": float(len(arr))}
 
 
-def measure(url: str, light: list[bytes], heavy: bytes, args: argparse.Namespace) -> dict[str, Any]:
+def measure(url: str, light: list[bytes], heavy: bytes, args: argparse.Namespace,
+            server_pid: int | None = None) -> dict[str, Any]:
     asyncio.run(light_clients(url, light, args.light, args.interval, 2.0))  # warm-up
     httpx.post(url, content=heavy, headers={"content-type": "application/json"}, timeout=60)
     unloaded = summary(asyncio.run(light_clients(url, light, args.light, args.interval, args.seconds)),
@@ -131,10 +132,18 @@ def measure(url: str, light: list[bytes], heavy: bytes, args: argparse.Namespace
     proc = mp.get_context("spawn").Process(target=heavy_client, args=(url, heavy, args.seconds + 1.0, queue))
     proc.start()
     time.sleep(1.0)  # the heavy client is up to speed
+    spy = None
+    if args.profile and server_pid is not None:  # where the server's time goes under load
+        spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid",
+                                str(server_pid), "--threads", "--idle", "--nonblocking",
+                                "-d", str(int(args.seconds)), "-f", "speedscope", "-o", args.profile],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     loaded = summary(asyncio.run(light_clients(url, light, args.light, args.interval, args.seconds)),
                      args.seconds)
     batches, refused = queue.get(timeout=120)
     proc.join(60)
+    if spy is not None:
+        spy.wait(60)
     return {"unloaded": unloaded, "loaded": loaded, "heavy_batches": batches,
             "heavy_refused": refused, "heavy_seconds": args.seconds + 1.0}
 
@@ -146,6 +155,11 @@ def main() -> None:
     ap.add_argument("--interval", type=float, default=0.04,
                     help="seconds between one light client's requests")
     ap.add_argument("--repeat", type=int, default=1, help="measure each configuration N times")
+    ap.add_argument("--only", choices=list(CONFIGS), action="append",
+                    help="measure only this configuration (repeatable)")
+    ap.add_argument("--profile", metavar="FILE",
+                    help="py-spy record the server during the loaded phase into FILE (speedscope; "
+                         "needs py-spy in the venv; the last configuration measured wins)")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="mp-bench-isolation-"))
@@ -157,14 +171,15 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
     print(f"heavy body: {HEAVY_ROWS} instances, {len(heavy) / 1e6:.2f} MB; light: {args.light} clients, "
           f"one single-row request every {args.interval * 1000:.0f} ms each")
-    results: dict[str, list[dict[str, Any]]] = {name: [] for name in CONFIGS}
+    configs = {name: CONFIGS[name] for name in (args.only or CONFIGS)}
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in configs}
     for rep in range(args.repeat):
-        for name, serving in CONFIGS.items():
+        for name, serving in configs.items():
             proc: subprocess.Popen[bytes] | None = None
             try:
                 config = write_config(tmp, serving)
                 proc, base = start_modelpilot(dataclasses.replace(bench, config=config), False)
-                got = measure(base + bench.predict_path, light, heavy, args)
+                got = measure(base + bench.predict_path, light, heavy, args, proc.pid)
             finally:
                 if proc is not None:
                     stop(proc)
