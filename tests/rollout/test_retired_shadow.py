@@ -73,7 +73,7 @@ def test_no_shadow_without_a_promotion_or_with_fraction_zero(renv: REnv) -> None
 def test_a_large_request_answered_by_the_lane_process_feeds_both_shadows(renv: REnv) -> None:
     """The lane process logs a large request itself; the retired sample and a rollout's
     shadow still receive their rows (isolation.py)."""
-    serving = {"refresh_interval": 0.1, "log_flush_interval": 0.2, "offload_bytes": 4096}
+    serving = {"refresh_interval": 0.1, "log_flush_interval": 0.2, "offload_bytes": 4096, "lane_log_rows": 300}
     renv.configure(serving=serving, costs={"counterfactual": {"fraction": 0.4, "period": "7d"}})
     promote(renv.store, MODEL, renv.worse, champion=renv.champion, reason="test")
     rows = traffic(300, seed=7)  # one request of ~25 KB: over offload_bytes, so the lane answers

@@ -38,7 +38,7 @@ def lane_segments(artifacts: Any) -> list[str]:
 
 def test_a_large_request_is_in_the_log_when_its_answer_arrives(env: Env, tmp_path: Path) -> None:
     # log_flush_interval 60 s, flush_rows 5000: the server's own writer writes nothing here
-    cfg = make_config(tmp_path, offload_bytes=4096, batch_workers=1, batch_queue=4)
+    cfg = make_config(tmp_path, offload_bytes=4096, batch_workers=1, batch_queue=4, lane_log_rows=ROWS)
     app = create_app(cfg, env.store, env.artifacts)
     handle, url = start_in_thread(app)
     try:
@@ -80,9 +80,30 @@ def test_a_large_request_is_in_the_log_when_its_answer_arrives(env: Env, tmp_pat
     assert labelled.set_index("request_id").loc["b0-1", "label"] == "0"
 
 
+def test_a_lane_request_under_lane_log_rows_goes_to_the_server_writer(env: Env, tmp_path: Path) -> None:
+    """A segment per moderately large request would make many small files: under
+    ``serving.lane_log_rows`` the rows come back and join the server's buffered segments."""
+    cfg = make_config(tmp_path, offload_bytes=4096, batch_workers=1, batch_queue=4, lane_log_rows=ROWS + 1)
+    app = create_app(cfg, env.store, env.artifacts)
+    handle, url = start_in_thread(app)
+    try:
+        with httpx.Client(base_url=url, timeout=120) as client:
+            answers = [client.post(PREDICT, json=big(f"s{k}", start=k)) for k in range(2)]
+            assert all(r.status_code == 200 for r in answers)
+            assert app.state.lane.completed == 2  # the lane answered both
+            assert app.state.writer.pending_rows == 2 * ROWS  # and the server's writer holds the rows
+            assert lane_segments(env.artifacts) == []
+            assert app.state.writer.flush(30)
+    finally:
+        handle.stop()
+    logged = PredictionLogReader(env.artifacts, "churn").predictions()
+    assert sorted(logged["request_id"]) == sorted(f"s{k}-{i}" for k in range(2) for i in range(ROWS))
+    assert lane_segments(env.artifacts) == []
+
+
 def test_rows_go_to_the_server_writer_when_the_lane_cannot_write(env: Env, tmp_path: Path) -> None:
     cfg = make_config(tmp_path, offload_bytes=4096, batch_workers=1, batch_queue=0,
-                      log_flush_interval=0.2)
+                      log_flush_interval=0.2, lane_log_rows=ROWS)
     blocker = tmp_path / "artifacts" / "predlog" / "churn"
     blocker.parent.mkdir(parents=True, exist_ok=True)
     blocker.write_text("a file where the model's log folder should be")  # every write fails
@@ -109,7 +130,7 @@ def test_a_killed_server_keeps_every_row_its_lane_answered(tmp_path: Path, class
         "model: {name: churn, target: churned}\n"
         "store: {url: 'sqlite:///store.db'}\nartifacts: {url: artifacts}\n"
         "serving: {log_flush_interval: 60s, log_flush_rows: 100000, offload_bytes: 4096,"
-        " batch_queue: 4}\n"
+        f" batch_queue: 4, lane_log_rows: {ROWS}}}\n"
     )
     cfg = make_config(tmp_path)
     with Store.open(cfg.store_url) as store:

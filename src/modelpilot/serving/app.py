@@ -318,7 +318,7 @@ def create_app(
             # column here; the retired champion's sample comes back alone (isolation.py)
             fraction = cfg.costs.counterfactual.fraction if retired.wanted(name, model.version) else 0.0
             got = await lane.predict(name, model.version, body, sc.max_instances,
-                                     log_rows=rollout is None, started=started_mono,
+                                     log_rows=sc.lane_log_rows if rollout is None else 0, started=started_mono,
                                      retired_fraction=fraction)
             ids, content = got.ids, got.content
             elapsed = time.perf_counter() - start

@@ -118,14 +118,15 @@ def _worker_init(parent: int, store_url: str, artifacts_url: str, options: dict[
                    quarantined=quarantined)
 
 
-def _worker_predict(name: str, version: int, body: bytes, max_instances: int, log_rows: bool,
+def _worker_predict(name: str, version: int, body: bytes, max_instances: int, log_rows: int,
                     started: float, retired_fraction: float) -> RemoteAnswer:
     """Parse, predict and serialise one large request in a lane process; log it when asked.
 
-    With ``log_rows`` the rows are written to this process's own prediction-log segment
-    before the answer leaves, so the server receives only the body and the ids. Without it
-    (a rollout's shadow needs every column), or when that write fails, the rows travel back
-    for the server's writer. With ``retired_fraction`` > 0 the rows of the retired
+    A request of at least ``log_rows`` rows (0: never) is written to this process's own
+    prediction-log segment before the answer leaves, so the server receives only the body
+    and the ids. A smaller one (a segment each would make many small files), one whose
+    every column a rollout's shadow needs (``log_rows=0``), or one whose write fails travels
+    back for the server's buffered writer. With ``retired_fraction`` > 0 the rows of the retired
     champion's sample (``retired_mask``, a deterministic tenth by default) travel back too.
     ``started`` is the request's ``time.monotonic()`` in the server (one clock for every
     process of the machine).
@@ -159,7 +160,7 @@ def _worker_predict(name: str, version: int, body: bytes, max_instances: int, lo
     if retired_fraction > 0:
         idx = np.flatnonzero(retired_mask(ids, version, retired_fraction))
         sample = ([ids[i] for i in idx], {k: v[idx] for k, v in parsed.columns.items()})
-    if not log_rows:
+    if not log_rows or len(rows) < log_rows:
         return RemoteAnswer(content, ids, rows, 0, [], sample)
     quarantined: list[tuple[str, str, int, str, str]] = _WORKER["quarantined"]
     stored = _WORKER["writer"].write_now(rows)
@@ -202,7 +203,8 @@ class ProcessLane(BatchLane):
     only the response body and the ids — unpickling and logging 10,000 rows in the server
     process would take its GIL from the event loop (the retired champion's sample, a tenth
     of the rows, comes back for the shadow thread). When a rollout's shadow needs every
-    column (``log_rows=False``) or the segment cannot be written, the rows go back to the
+    column (``log_rows=0``), the request is under ``serving.lane_log_rows`` rows, or the
+    segment cannot be written, the rows go back to the
     server's writer instead. Processes are started from
     scratch (loky) on the first large request — a server that never gets one never starts
     them — and exit by themselves when the server dies. The model cache's fault injector
@@ -229,12 +231,12 @@ class ProcessLane(BatchLane):
         return self._pool
 
     async def predict(self, name: str, version: int, body: bytes, max_instances: int, *,
-                      log_rows: bool = True, started: float | None = None,
+                      log_rows: int = 1, started: float | None = None,
                       retired_fraction: float = 0.0) -> RemoteAnswer:
         """One large request answered by a lane process (ServerBusy when the lane is full).
 
-        With ``log_rows`` its rows are in the prediction log when this returns (unless the
-        answer carries them back in ``rows``); ``started`` is the request's
+        A request of at least ``log_rows`` rows (0: never) is in the prediction log when
+        this returns (otherwise the answer carries its rows back in ``rows``); ``started`` is the request's
         ``time.monotonic()``, for the logged latency; ``retired_fraction`` > 0 brings the
         retired champion's sample back in ``sample``.
         """
