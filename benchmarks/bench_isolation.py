@@ -15,8 +15,10 @@ process, prediction log on) twice:
 For each, the light clients (``--light`` asyncio clients, each sending one single-row
 request every ``--interval`` seconds) run alone for ``--seconds`` (unloaded), then again
 while a heavy client in another process sends 10,000-instance batches back to back
-(loaded). Printed: the light clients' p50/p99 latency and requests/s, and the heavy
-client's batches and rows per second.
+(loaded). Printed: the light clients' p50/p99 latency and requests/s, the heavy
+client's batches and rows per second, and the CPU the server process itself (not its lane
+processes) used while loaded — the time taken from the event loop's process, which other
+jobs on the machine do not inflate the way they inflate latencies.
 
 Target: with the lane (the default, processes), the light clients' p99 under load stays
 below 2x its unloaded value.
@@ -122,7 +124,17 @@ def summary(latencies: list[float], seconds: float) -> dict[str, float]:
             "rps": len(arr) / seconds, "n": float(len(arr))}
 
 
-def measure(url: str, light: list[bytes], heavy: bytes, args: argparse.Namespace) -> dict[str, Any]:
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of one process (not its children), from /proc; 0 elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(url: str, light: list[bytes], heavy: bytes, args: argparse.Namespace,
+            server_pid: int | None = None) -> dict[str, Any]:
     asyncio.run(light_clients(url, light, args.light, args.interval, 2.0))  # warm-up
     httpx.post(url, content=heavy, headers={"content-type": "application/json"}, timeout=60)
     unloaded = summary(asyncio.run(light_clients(url, light, args.light, args.interval, args.seconds)),
@@ -131,11 +143,21 @@ def measure(url: str, light: list[bytes], heavy: bytes, args: argparse.Namespace
     proc = mp.get_context("spawn").Process(target=heavy_client, args=(url, heavy, args.seconds + 1.0, queue))
     proc.start()
     time.sleep(1.0)  # the heavy client is up to speed
+    spy = None
+    if args.profile and server_pid is not None:  # where the server's time goes under load
+        spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid",
+                                str(server_pid), "--threads", "--idle", "--nonblocking",
+                                "-d", str(int(args.seconds)), "-f", "speedscope", "-o", args.profile],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cpu = cpu_seconds(server_pid)
     loaded = summary(asyncio.run(light_clients(url, light, args.light, args.interval, args.seconds)),
                      args.seconds)
+    server_cpu = cpu_seconds(server_pid) - cpu
     batches, refused = queue.get(timeout=120)
     proc.join(60)
-    return {"unloaded": unloaded, "loaded": loaded, "heavy_batches": batches,
+    if spy is not None:
+        spy.wait(60)
+    return {"unloaded": unloaded, "loaded": loaded, "heavy_batches": batches, "server_cpu": server_cpu, "seconds": args.seconds,
             "heavy_refused": refused, "heavy_seconds": args.seconds + 1.0}
 
 
@@ -146,6 +168,11 @@ def main() -> None:
     ap.add_argument("--interval", type=float, default=0.04,
                     help="seconds between one light client's requests")
     ap.add_argument("--repeat", type=int, default=1, help="measure each configuration N times")
+    ap.add_argument("--only", choices=list(CONFIGS), action="append",
+                    help="measure only this configuration (repeatable)")
+    ap.add_argument("--profile", metavar="FILE",
+                    help="py-spy record the server during the loaded phase into FILE (speedscope; "
+                         "needs py-spy in the venv; the last configuration measured wins)")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="mp-bench-isolation-"))
@@ -157,14 +184,15 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
     print(f"heavy body: {HEAVY_ROWS} instances, {len(heavy) / 1e6:.2f} MB; light: {args.light} clients, "
           f"one single-row request every {args.interval * 1000:.0f} ms each")
-    results: dict[str, list[dict[str, Any]]] = {name: [] for name in CONFIGS}
+    configs = {name: CONFIGS[name] for name in (args.only or CONFIGS)}
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in configs}
     for rep in range(args.repeat):
-        for name, serving in CONFIGS.items():
+        for name, serving in configs.items():
             proc: subprocess.Popen[bytes] | None = None
             try:
                 config = write_config(tmp, serving)
                 proc, base = start_modelpilot(dataclasses.replace(bench, config=config), False)
-                got = measure(base + bench.predict_path, light, heavy, args)
+                got = measure(base + bench.predict_path, light, heavy, args, proc.pid)
             finally:
                 if proc is not None:
                     stop(proc)
@@ -173,7 +201,8 @@ def main() -> None:
             print(f"  [{rep + 1}/{args.repeat}] {name:10s} light unloaded p50 {u['p50']:6.1f} ms "
                   f"p99 {u['p99']:6.1f} ms {u['rps']:5.0f} req/s | loaded p50 {lo['p50']:6.1f} ms "
                   f"p99 {lo['p99']:6.1f} ms {lo['rps']:5.0f} req/s | heavy "
-                  f"{got['heavy_batches'] / got['heavy_seconds']:.2f} batches/s", flush=True)
+                  f"{got['heavy_batches'] / got['heavy_seconds']:.2f} batches/s | server process "
+                  f"{got['server_cpu'] / args.seconds:.0%} of a CPU", flush=True)
     report(results)
     shutil.rmtree(tmp, ignore_errors=True)
 
@@ -181,8 +210,8 @@ def main() -> None:
 def report(results: dict[str, list[dict[str, Any]]]) -> None:
     print()
     print("| server | light p99 unloaded | light p99 loaded | ratio | light req/s unloaded -> loaded "
-          "| heavy rows/s |")
-    print("| --- | --- | --- | --- | --- | --- |")
+          "| heavy rows/s | server process CPU, loaded |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     verdicts = []
     for name, runs in results.items():
         u99 = statistics.median(r["unloaded"]["p99"] for r in runs)
@@ -190,8 +219,10 @@ def report(results: dict[str, list[dict[str, Any]]]) -> None:
         urps = statistics.median(r["unloaded"]["rps"] for r in runs)
         lrps = statistics.median(r["loaded"]["rps"] for r in runs)
         rows = statistics.median(r["heavy_batches"] * HEAVY_ROWS / r["heavy_seconds"] for r in runs)
+        cpu = statistics.median(r["server_cpu"] / r["seconds"] for r in runs)
         ratio = l99 / u99
-        print(f"| {name} | {u99:.1f} ms | {l99:.1f} ms | {ratio:.2f}x | {urps:.0f} -> {lrps:.0f} | {rows:,.0f} |")
+        print(f"| {name} | {u99:.1f} ms | {l99:.1f} ms | {ratio:.2f}x | {urps:.0f} -> {lrps:.0f} | {rows:,.0f} "
+              f"| {cpu:.0%} |")
         if name != "event loop":
             ok = ratio < TARGET_RATIO
             verdicts.append(f"{name}{' (default)' if name == 'process lane' else ''}: {ratio:.2f}x -> "

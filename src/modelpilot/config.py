@@ -387,6 +387,9 @@ class ServingConfig(_Section):
     # "process": worker processes, started on the first large request, that do not share
     # the server's GIL; "thread": threads of the server process (no extra process)
     batch_lane: Literal["process", "thread"] = "process"
+    # a process-lane request of at least this many rows is logged by the lane process, as a
+    # segment of its own; smaller ones go to the server's buffered writer (few, large segments)
+    lane_log_rows: int = Field(2_000, ge=1)
     # how long a label for an id not in the log yet waits for another replica's segment;
     # None = 2 x log_flush_interval + 30s
     feedback_hold: Duration | None = None

@@ -107,3 +107,44 @@ def test_a_tenure_is_measured_from_its_promotion_on_the_promoting_clock(renv: RE
     [record] = measure(renv.store, window, MODEL, renv.worse, "classification", tenure)
     assert record["served"] == 300  # not the 500 of its first tenure
     assert record["measure"]["n"] == 75 and record["measure"]["difference"] == pytest.approx(1.0)
+
+
+def test_a_large_request_answered_by_the_lane_process_feeds_both_shadows(renv: REnv) -> None:
+    """The lane process logs a large request itself; the retired sample and a rollout's
+    shadow still receive their rows (isolation.py)."""
+    serving = {"refresh_interval": 0.1, "log_flush_interval": 0.2, "offload_bytes": 4096, "lane_log_rows": 300}
+    renv.configure(serving=serving, costs={"counterfactual": {"fraction": 0.4, "period": "7d"}})
+    promote(renv.store, MODEL, renv.worse, champion=renv.champion, reason="test")
+    rows = traffic(300, seed=7)  # one request of ~25 KB: over offload_bytes, so the lane answers
+    with serve(renv) as server:
+        server.wait_refreshed()
+        [answer] = send(server, rows, batch=300, labels=False)
+        server.flush()
+        assert server.app.state.lane.completed == 1
+    reader = PredictionLogReader(renv.artifacts, MODEL)
+    primary = reader.predictions(role="primary")
+    assert sorted(primary["request_id"]) == sorted(rows["id"]) == sorted(answer["ids"])
+    sampled = retired_mask(rows["id"].tolist(), renv.worse, 0.4)
+    shadow = reader.predictions(role="retired")
+    assert sorted(shadow["request_id"]) == sorted(rows["id"][sampled]) and 60 < sampled.sum() < 180
+    assert set(shadow["model_version"]) == {renv.champion}
+    features = shadow.set_index("request_id")[["f_age", "f_plan"]].sort_index()
+    sent = rows.set_index("id").loc[features.index]
+    assert features["f_age"].tolist() == sent["age"].tolist()
+    assert features["f_plan"].tolist() == sent["plan"].tolist()
+
+    # a shadow rollout needs every row's columns: they come back from the lane
+    renv.configure({"strategy": "shadow"}, serving=serving, costs={"counterfactual": {"fraction": 0.0}})
+    renv.champion = renv.worse
+    renv.start("shadow", renv.healthy)
+    more = traffic(300, seed=8)
+    with serve(renv) as server:
+        server.wait_refreshed()
+        send(server, more, batch=300, labels=False)
+        server.flush()
+        assert server.app.state.lane.completed == 1
+    logged = reader.predictions(role=None)
+    mine = logged[logged["request_id"].isin(more["id"])]
+    assert sorted(mine[mine["role"] == "primary"]["request_id"]) == sorted(more["id"])
+    assert sorted(mine[mine["role"] == "shadow"]["request_id"]) == sorted(more["id"])
+    assert set(mine[mine["role"] == "shadow"]["model_version"]) == {renv.healthy}

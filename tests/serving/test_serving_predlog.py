@@ -214,3 +214,29 @@ def test_a_log_that_cannot_be_written_makes_the_writer_unhealthy(tmp_path: Path)
         time.sleep(0.02)
     assert writer.healthy == (True, "") and writer.rows_written == 2
     writer.close()
+
+
+def test_write_now_stores_one_batch_at_once_or_says_it_did_not(tmp_path: Path) -> None:
+    artifacts = open_artifacts(str(tmp_path))
+    written: list[tuple[str, str, int]] = []
+    errors: list[BaseException] = []
+    writer = PredictionLogWriter(artifacts, replica_id="r1-lane", flush_rows=10_000, flush_interval=3600,
+                                 on_written=lambda *a: written.append(a), on_error=errors.append)
+    assert writer.write_now(batch(["a", "b", "c"]))  # no thread, no flush: stored on return
+    assert [k.rsplit("/", 1)[-1] for k in segments(artifacts)] == ["r1-lane-000000.parquet"]
+    df = PredictionLogReader(artifacts, "m").predictions()
+    assert df["request_id"].tolist() == ["a", "b", "c"]
+    assert df["f_plan"].fillna("-").tolist() == ["pro", "-", "max"]
+    assert written == [("m", "predictions", 3)] and writer.rows_written == 3 and writer.pending_rows == 0
+
+    moved = tmp_path / "kept"
+    (tmp_path / "predlog" / "m").rename(moved)
+    (tmp_path / "predlog" / "m").write_text("a file where the model's folder should be")
+    assert not writer.write_now(batch(["d"]))  # refused: nothing stored, the caller keeps the rows
+    assert len(errors) == 1 and writer.rows_written == 3 and len(written) == 1
+    (tmp_path / "predlog" / "m").unlink()
+    moved.rename(tmp_path / "predlog" / "m")
+
+    assert writer.write_now(batch(["e\udc00", "f"]))  # a row that cannot be encoded: quarantined
+    assert writer.rows_quarantined == 1 and writer.rows_written == 4
+    assert sorted(PredictionLogReader(artifacts, "m").predictions()["request_id"]) == ["a", "b", "c", "f"]

@@ -254,7 +254,8 @@ def create_app(
     authorize = access.authorize
 
     lane = (ProcessLane(sc.batch_workers, sc.batch_queue, store_url=cfg.store_url,
-                        artifacts_url=cfg.artifacts_url, options=cfg.artifacts.options)
+                        artifacts_url=cfg.artifacts_url, options=cfg.artifacts.options,
+                        replica_id=writer.replica_id)
             if sc.batch_lane == "process" else BatchLane(sc.batch_workers, sc.batch_queue))
     app.state.lane = lane
 
@@ -285,7 +286,7 @@ def create_app(
     @app.post("/v1/models/{name}/predict", **docs.PREDICT)
     @_guard
     async def predict(name: str, request: Request) -> Response:
-        start = time.perf_counter()
+        start, started_mono = time.perf_counter(), time.monotonic()
         body = await request.body()
         if sc.require_token_for_predict:
             await authorize(request, "viewer", "predict", name)
@@ -310,15 +311,26 @@ def create_app(
         if rollout is not None and not rollout.state.shadow:
             parsed, ids = await lane.run(parse) if large else parse()
             return await _predict_routed(name, model, rollout, parsed.columns, ids, start)
+        columns: dict[str, Any] | None
+        sample: tuple[list[str], dict[str, Any]] | None = None  # the retired sample, from a lane process
         if large and isinstance(lane, ProcessLane):  # in another process: not even the GIL is shared
-            got = await lane.predict(name, model.version, body, sc.max_instances)
-            ids, content, columns = got.ids, got.content, got.columns
+            # the lane process logs the rows itself unless a rollout's shadow needs every
+            # column here; the retired champion's sample comes back alone (isolation.py)
+            fraction = cfg.costs.counterfactual.fraction if retired.wanted(name, model.version) else 0.0
+            got = await lane.predict(name, model.version, body, sc.max_instances,
+                                     log_rows=sc.lane_log_rows if rollout is None else 0, started=started_mono,
+                                     retired_fraction=fraction)
+            ids, content = got.ids, got.content
             elapsed = time.perf_counter() - start
-            writer.log_predictions(PredictionBatch(
-                model=name, ids=ids, version=model.version, predictions=got.predictions,
-                scores=got.scores, probabilities=got.probabilities, features=columns,
-                latency_ms=elapsed * 1000.0,
-            ))
+            if got.logged:
+                metrics.logged_rows.labels(name, "predictions").inc(got.logged)
+            for report in got.quarantined:
+                await run_in_threadpool(_quarantined, store, metrics, *report)
+            columns, sample = None, got.sample
+            if got.rows is not None:  # not logged by the lane: the server's writer does it
+                got.rows.latency_ms = elapsed * 1000.0
+                writer.log_predictions(got.rows)
+                columns = got.rows.features
             metrics.observe_predict(name, model.version, elapsed)
         elif large:
             def whole() -> tuple[ParsedRequest, list[str], bytes]:
@@ -335,7 +347,10 @@ def create_app(
                 content = answer_plain(name, model, parsed, ids, start)
             columns = parsed.columns
         recent.add(ids)
-        if rollout is not None:  # shadow: a copy for the challenger, after the answer is ready
+        if columns is None:  # logged by a lane process: at most the retired sample came back
+            if sample is not None and sample[0]:
+                shadow.submit_retired(name, model.version, sample[1], sample[0])
+        elif rollout is not None:  # shadow: a copy for the challenger, after the answer is ready
             shadow.submit(name, rollout.challenger, columns, ids)
         elif retired.wanted(name, model.version):  # the retired champion's sample (ROI)
             shadow.submit_retired(name, model.version, columns, ids)

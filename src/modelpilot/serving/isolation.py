@@ -19,15 +19,19 @@ The lane is touched only from the event loop (admission is a counter, no lock).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import orjson
 
 from modelpilot.errors import ModelpilotError
+
+if TYPE_CHECKING:
+    from modelpilot.serving.predlog import PredictionBatch
 
 T = TypeVar("T")
 
@@ -90,23 +94,46 @@ _WORKER: dict[str, Any] = {}
 _KEEP_VERSIONS = 4
 
 
-def _worker_init(parent: int, store_url: str, artifacts_url: str, options: dict[str, Any]) -> None:
+def _worker_init(parent: int, store_url: str, artifacts_url: str, options: dict[str, Any],
+                 replica_id: str) -> None:
     """In a lane process: die with the server, open the stores, one BLAS thread."""
+    import uuid
+
     from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     from modelpilot.artifacts import open_artifacts
     from modelpilot.executors.local import _die_with_parent
+    from modelpilot.serving.predlog import PredictionLogWriter
     from modelpilot.store import Store
 
     _die_with_parent(parent)
     threadpool_limits(limits=1)
-    _WORKER.update(store=Store.open(store_url), artifacts=open_artifacts(artifacts_url, options),
-                   models={})
+    artifacts = open_artifacts(artifacts_url, options)
+    quarantined: list[tuple[str, str, int, str, str]] = []
+    # its own segment names (<server replica>-lane<random>-<seq>): a restarted process or a
+    # second worker never reuses another's; nothing is buffered, write_now() writes at once
+    writer = PredictionLogWriter(artifacts, replica_id=f"{replica_id}-lane{uuid.uuid4().hex[:6]}",
+                                 on_quarantine=lambda *report: quarantined.append(report))
+    _WORKER.update(store=Store.open(store_url), artifacts=artifacts, models={}, writer=writer,
+                   quarantined=quarantined)
 
 
-def _worker_predict(name: str, version: int, body: bytes, max_instances: int) -> RemoteAnswer:
-    """Parse, predict and serialise one large request in a lane process."""
+def _worker_predict(name: str, version: int, body: bytes, max_instances: int, log_rows: int,
+                    started: float, retired_fraction: float) -> RemoteAnswer:
+    """Parse, predict and serialise one large request in a lane process; log it when asked.
+
+    A request of at least ``log_rows`` rows (0: never) is written to this process's own
+    prediction-log segment before the answer leaves, so the server receives only the body
+    and the ids. A smaller one (a segment each would make many small files), one whose
+    every column a rollout's shadow needs (``log_rows=0``), or one whose write fails travels
+    back for the server's buffered writer. With ``retired_fraction`` > 0 the rows of the retired
+    champion's sample (``retired_mask``, a deterministic tenth by default) travel back too.
+    ``started`` is the request's ``time.monotonic()`` in the server (one clock for every
+    process of the machine).
+    """
+    from modelpilot.rollout.router import retired_mask
     from modelpilot.serving.cache import load_version
+    from modelpilot.serving.predlog import PredictionBatch
     from modelpilot.serving.schema import new_ids
 
     models: dict[tuple[str, int], Any] = _WORKER["models"]
@@ -124,36 +151,70 @@ def _worker_predict(name: str, version: int, body: bytes, max_instances: int) ->
     if out.probabilities is not None:
         payload["probabilities"] = out.probabilities
     content = orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
-    return RemoteAnswer(content, ids, out.labels, out.scores, out.probabilities, parsed.columns)
+    rows = PredictionBatch(
+        model=name, ids=ids, version=version, predictions=out.labels, scores=out.scores,
+        probabilities=out.probabilities, features=parsed.columns,
+        latency_ms=(time.monotonic() - started) * 1000.0,
+    )
+    sample = None
+    if retired_fraction > 0:
+        idx = np.flatnonzero(retired_mask(ids, version, retired_fraction))
+        sample = ([ids[i] for i in idx], {k: v[idx] for k, v in parsed.columns.items()})
+    if not log_rows or len(rows) < log_rows:
+        return RemoteAnswer(content, ids, rows, 0, [], sample)
+    quarantined: list[tuple[str, str, int, str, str]] = _WORKER["quarantined"]
+    stored = _WORKER["writer"].write_now(rows)
+    reports = list(quarantined)
+    quarantined.clear()
+    if not stored:  # e.g. the artifact store is unreachable: the server's writer retries
+        return RemoteAnswer(content, ids, rows, 0, reports, sample)
+    return RemoteAnswer(content, ids, None, len(rows) - sum(r[2] for r in reports), reports, sample)
 
 
 @dataclass(frozen=True, slots=True)
 class RemoteAnswer:
-    """What a lane process sends back: the response body and the rows to log."""
+    """What a lane process sends back.
+
+    Attributes:
+        content: the response body.
+        ids: the request ids it answered.
+        rows: the rows the server must still log (with their features), or None when the
+            lane process stored them already.
+        logged: rows the lane process wrote to its own segment.
+        quarantined: ``(model, kind, rows, reason, key)`` for rows that could not be
+            encoded and were set aside (the server counts them and records an event).
+        sample: ``(ids, columns)`` of the rows in the retired champion's sample, when asked.
+    """
 
     content: bytes
     ids: list[str]
-    predictions: np.ndarray
-    scores: np.ndarray
-    probabilities: np.ndarray | None
-    columns: dict[str, np.ndarray]
+    rows: PredictionBatch | None
+    logged: int
+    quarantined: list[tuple[str, str, int, str, str]]
+    sample: tuple[list[str], dict[str, np.ndarray]] | None = None
 
 
 class ProcessLane(BatchLane):
     """A batch lane of worker processes: large requests do not share the server's GIL.
 
     Each process opens the store and the artifact store from URLs, loads the version it is
-    asked for (the first large request after a swap pays the load) and returns the
-    response body plus the rows for the server's log writer. Processes are started from
+    asked for (the first large request after a swap pays the load), writes the request's
+    rows to its own prediction-log segment (``<replica>-lane<random>-<seq>``) and returns
+    only the response body and the ids — unpickling and logging 10,000 rows in the server
+    process would take its GIL from the event loop (the retired champion's sample, a tenth
+    of the rows, comes back for the shadow thread). When a rollout's shadow needs every
+    column (``log_rows=0``), the request is under ``serving.lane_log_rows`` rows, or the
+    segment cannot be written, the rows go back to the
+    server's writer instead. Processes are started from
     scratch (loky) on the first large request — a server that never gets one never starts
     them — and exit by themselves when the server dies. The model cache's fault injector
     (a testing aid) does not reach them.
     """
 
     def __init__(self, workers: int, queue: int, *, store_url: str, artifacts_url: str,
-                 options: dict[str, Any]) -> None:
+                 options: dict[str, Any], replica_id: str = "server") -> None:
         super().__init__(workers, queue)
-        self._init = (store_url, artifacts_url, dict(options))
+        self._init = (store_url, artifacts_url, dict(options), replica_id)
         self._pool: Any = None
 
     def _processes(self) -> Any:
@@ -169,12 +230,22 @@ class ProcessLane(BatchLane):
             )
         return self._pool
 
-    async def predict(self, name: str, version: int, body: bytes, max_instances: int) -> RemoteAnswer:
-        """One large request answered by a lane process (ServerBusy when the lane is full)."""
+    async def predict(self, name: str, version: int, body: bytes, max_instances: int, *,
+                      log_rows: int = 1, started: float | None = None,
+                      retired_fraction: float = 0.0) -> RemoteAnswer:
+        """One large request answered by a lane process (ServerBusy when the lane is full).
+
+        A request of at least ``log_rows`` rows (0: never) is in the prediction log when
+        this returns (otherwise the answer carries its rows back in ``rows``); ``started`` is the request's
+        ``time.monotonic()``, for the logged latency; ``retired_fraction`` > 0 brings the
+        retired champion's sample back in ``sample``.
+        """
         self._admit()
         self.in_flight += 1
         try:
-            future = self._processes().submit(_worker_predict, name, version, body, max_instances)
+            future = self._processes().submit(
+                _worker_predict, name, version, body, max_instances, log_rows,
+                time.monotonic() if started is None else started, retired_fraction)
             result: RemoteAnswer = await asyncio.wrap_future(future)
             self.completed += 1
             return result

@@ -288,13 +288,7 @@ class PredictionLogWriter:
         table = self._build(model, kind, batches)
         try:
             if table is not None:
-                for day, part in _split_by_day(table):
-                    seq = next(self._seq)
-                    name = f"{segment_prefix(model, kind)}date={day}/{self.replica_id}-{seq:06d}.parquet"
-                    sink = pa.BufferOutputStream()
-                    pq.write_table(part, sink, compression="zstd")
-                    self.artifacts.write_named(name, sink.getvalue().to_pybytes())
-                    self.segments_written += 1
+                self._write_table(model, kind, table)
         except Exception as exc:  # keep the rows and retry after another interval
             log.exception("writing a %s segment of model %r failed; will retry", kind, model)
             self._since[key] = time.monotonic()
@@ -316,6 +310,42 @@ class PredictionLogWriter:
             self.pending_rows -= rows
         if self._on_written is not None and written:
             self._on_written(model, kind, written)
+
+    def _write_table(self, model: str, kind: str, table: pa.Table) -> None:
+        """``table`` as one segment per UTC day, each written atomically."""
+        for day, part in _split_by_day(table):
+            seq = next(self._seq)
+            name = f"{segment_prefix(model, kind)}date={day}/{self.replica_id}-{seq:06d}.parquet"
+            sink = pa.BufferOutputStream()
+            pq.write_table(part, sink, compression="zstd")
+            self.artifacts.write_named(name, sink.getvalue().to_pybytes())
+            self.segments_written += 1
+
+    def write_now(self, batch: Batch) -> bool:
+        """Write ``batch`` as its own segment on the caller's thread, past the buffer.
+
+        For a caller that must know the rows are stored before it answers (the batch
+        lane's processes, ``isolation.py``). Rows that cannot be encoded are quarantined
+        as on the writer thread. Returns True once the rows are stored (or quarantined);
+        False when the write failed (logged, ``on_error`` called): nothing was stored and
+        the caller still holds the rows.
+        """
+        kind = "predictions" if isinstance(batch, PredictionBatch) else "feedback"
+        table = self._build(batch.model, kind, [batch])
+        try:
+            if table is not None:
+                self._write_table(batch.model, kind, table)
+        except Exception as exc:
+            log.exception("writing a %s segment of model %r failed", kind, batch.model)
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            if self._on_error is not None:
+                self._on_error(exc)
+            return False
+        written = 0 if table is None else table.num_rows
+        self.rows_written += written
+        if self._on_written is not None and written:
+            self._on_written(batch.model, kind, written)
+        return True
 
     def _build(self, model: str, kind: str, batches: list[Batch]) -> pa.Table | None:
         """The segment's table; rows that cannot be encoded are quarantined, never retried.
