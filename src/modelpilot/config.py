@@ -490,6 +490,9 @@ class TriggersConfig(_Section):
     segment_performance_drop: TriggerRule = _rule(0.08)
     # the same drop of the estimated metric while labels are missing
     estimated_performance_drop: TriggerRule = _rule(0.08, enabled=False)
+    # the conformal intervals / prediction sets hold the label less often than promised
+    # (1 - monitoring.conformal_alpha) by at least this many points, beyond chance
+    coverage_drop: TriggerRule = _rule(0.05, enabled=False)
     # a drift alarm (feature or prediction drift) alone is a reason to watch, not to retrain:
     # with this on, drift only fires when labelled performance is unavailable or also
     # degrading; otherwise it writes a "drift_watch" event (docs/policy.md)

@@ -87,4 +87,11 @@ def test_regression_estimate_comes_from_the_error_model(rng) -> None:  # type: i
     truth = float(np.sqrt(np.mean((0.2 + np.abs(rows[FEATURE_PREFIX + "a"].to_numpy())) ** 2)))
     assert summary["estimated_performance"] == pytest.approx(truth, rel=0.08)
     # the intervals calibrated on the validation rows no longer hold where the errors grew
-    assert summary["coverage"] < 0.8 and details["conformal"]["p_value"] < 1e-6
+    assert summary["coverage"]["coverage"] < 0.8 and details["conformal"]["p_value"] < 1e-6
+    # what the coverage_drop trigger reads: the promise, the test and the rows counted
+    assert summary["coverage"]["target"] == pytest.approx(0.9) and summary["coverage"]["n"] == 3000
+    assert summary["coverage"]["p_value"] == details["conformal"]["p_value"]
+    from modelpilot.policy.trigger_state import MonitoringSummary
+
+    read = MonitoringSummary.from_dict({**summary, "window_end": "2024-01-02T00:00:00+00:00"}).coverage
+    assert read == {k: float(summary["coverage"][k]) for k in ("coverage", "target", "p_value", "n")}

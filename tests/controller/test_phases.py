@@ -32,6 +32,7 @@ from modelpilot.controller.retrain import (
     take_over,
 )
 from modelpilot.policy.trigger_state import RowClock, TriggerOutcome, TriggerState
+from modelpilot.policy.triggers import DYNAMIC_RULES
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 HOST = socket.gethostname()
@@ -78,8 +79,7 @@ def test_the_row_clock_reads_as_far_back_as_the_longest_wait_in_rows() -> None:
     timed_budget = cfg_with(budget={"period": "7d"}, triggers={"segment_performance_drop": {"cooldown_rows": 3000}})
     assert rows_needed(timed_budget) == 3000
     all_in_time = cfg_with(budget={"period": "7d"}, triggers={
-        r: {"cooldown": "1h"} for r in ("performance_drop", "segment_performance_drop", "estimated_performance_drop",
-                                        "feature_drift", "prediction_drift")})
+        r: {"cooldown": "1h"} for r in DYNAMIC_RULES})
     assert rows_needed(all_in_time) == 0
 
 

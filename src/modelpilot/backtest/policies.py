@@ -25,6 +25,7 @@ from typing import Any
 
 from modelpilot.config import PilotConfig, TriggerRule, TriggersConfig
 from modelpilot.errors import ConfigError
+from modelpilot.policy.triggers import DYNAMIC_RULES
 
 _FIXED = re.compile(r"^fixed:every=(\d+)$")
 _AT = re.compile(r"^at:batches=(\d+(?:,\d+)*)$")
@@ -104,8 +105,7 @@ def policy_config(cfg: PilotConfig, spec: PolicySpec) -> PilotConfig:
     if spec.kind != "dynamic":
         # never/fixed/at retrain only when the policy says so: no trigger may fire
         off = {name: TriggerRule(**{**getattr(out.triggers, name).model_dump(), "enabled": False})
-               for name in ("performance_drop", "segment_performance_drop", "estimated_performance_drop",
-                            "feature_drift", "prediction_drift")}
+               for name in DYNAMIC_RULES}
         # the change is still located (retrains learn from rows after it), but never fires
         change = out.triggers.change.model_copy(update={"enabled": False})
         out.triggers = TriggersConfig(**{**out.triggers.model_dump(), **off, "schedule": None, "change": change})

@@ -184,7 +184,7 @@ def summarize(
         covered = _coverage(reference["conformal"], labelled, version) if reference.get("conformal") else None
         if covered is not None:
             details["conformal"] = covered
-            summary["coverage"] = covered["coverage"]
+            summary["coverage"] = {k: covered[k] for k in ("coverage", "target", "p_value", "n")}
     if cfg.monitoring.estimate_performance and len(served):
         est = _estimated(served, version, reference)
         if est is not None:

@@ -74,6 +74,13 @@ class RowClock:
         return total - (int(self.cum[i - 1]) if i else 0)
 
 
+def _coverage(raw: Any) -> dict[str, float] | None:
+    """The summary's coverage entry, or None (absent, or a bare number from an older report)."""
+    if not isinstance(raw, Mapping) or raw.get("coverage") is None:
+        return None
+    return {k: float(raw[k]) for k in ("coverage", "target", "p_value", "n")}
+
+
 @dataclass(frozen=True)
 class MonitoringSummary:
     """What monitoring measured on the current window of the serving champion."""
@@ -95,6 +102,8 @@ class MonitoringSummary:
     change: dict[str, Any] | None = None
     # the share of drifted features weighted by the champion's feature importance
     weighted_drift_share: float | None = None
+    # conformal coverage on the labelled rows: {"coverage", "target", "p_value", "n"}
+    coverage: dict[str, float] | None = None
     # the labelled rows' times, for waits counted in rows (not part of the stored summary;
     # None: unknown, a wait in rows then counts no rows since its event)
     rows: RowClock | None = None
@@ -130,6 +139,7 @@ class MonitoringSummary:
                 estimated_performance=_opt_float(raw.get("estimated_performance")),
                 change=dict(raw["change"]) if raw.get("change") else None,
                 weighted_drift_share=_opt_float(raw.get("weighted_drift_share")),
+                coverage=_coverage(raw.get("coverage")),
             )
         except KeyError as exc:
             raise DataError(f"monitoring summary has no {exc.args[0]!r}: it needs n_predictions, metric and window_end") from None

@@ -91,7 +91,11 @@ __all__ = [
 ]
 
 DEGRADING_SHARE = 0.5
-_DYNAMIC = ("performance_drop", "segment_performance_drop", "estimated_performance_drop", "feature_drift", "prediction_drift")
+#: the rules read from monitoring, in the order they are reported
+DYNAMIC_RULES = ("performance_drop", "segment_performance_drop", "estimated_performance_drop", "feature_drift",
+                 "prediction_drift", "coverage_drop")
+#: a coverage shortfall acts only when a one-sided binomial test rejects "coverage >= target" at this level
+COVERAGE_ALPHA = 0.01
 
 
 def evaluate(cfg: PilotConfig, summary: MonitoringSummary, state: TriggerState, now: datetime) -> TriggerOutcome:
@@ -305,7 +309,8 @@ def _dynamic(t: TriggersConfig, s: MonitoringSummary, state: TriggerState, now: 
                       {"drifted_features": s.drifted_features[:50], "drift_share": s.drift_share}, state))
     out.append(_drift("prediction_drift", t.prediction_drift, s.prediction_drift, s, t, perf,
                       "prediction drift statistic", {}, state))
-    for sig, name in zip(out, _DYNAMIC, strict=True):
+    out.append(_coverage(t.coverage_drop, s))
+    for sig, name in zip(out, DYNAMIC_RULES, strict=True):
         if not getattr(t, name).enabled and sig.state != "none":
             sig.state, sig.reason = "none", f"disabled (triggers.{name}.enabled); {sig.reason}"
     return out
@@ -381,6 +386,25 @@ def _estimated(t: TriggersConfig, s: MonitoringSummary, state: TriggerState) -> 
     text = (f"estimated {m} {est:.4f} on {s.n_predictions} unlabelled predictions is {_versus(m, est, ref.value)} "
             f"its baseline {ref.value:.4f} (threshold {_tol(m, rule.threshold)})")
     return _reading(name, drop, rule, s.n_predictions, text, {**numbers, "reference": ref.value, "drop": drop})
+
+
+def _coverage(rule: TriggerRule, s: MonitoringSummary) -> Signal:
+    """Conformal coverage on labelled rows short of its promise, by ``threshold`` points and
+    beyond chance (binomial p below :data:`COVERAGE_ALPHA`): the model's errors no longer look
+    like those it was calibrated on."""
+    name, c = "coverage_drop", s.coverage
+    if c is None:
+        return Signal(name, "none", "no conformal coverage in the window (no calibration, or no labels)")
+    short, n = c["target"] - c["coverage"], int(c["n"])
+    numbers = {"coverage": c["coverage"], "target": c["target"], "p_value": c["p_value"], "shortfall": short,
+               "alpha": COVERAGE_ALPHA}
+    text = (f"conformal coverage {c['coverage']:.4f} on {n} labelled predictions against the promised "
+            f"{c['target']:.4f} (shortfall {short:+.4f}, threshold {rule.threshold}; binomial p={c['p_value']:.2g})")
+    sig = _reading(name, short, rule, n, text, numbers)
+    if sig.state == "over" and c["p_value"] >= COVERAGE_ALPHA:
+        sig.state = "under"
+        sig.reason += f"; within chance (p >= {COVERAGE_ALPHA})"
+    return sig
 
 
 def _drift(name: str, rule: TriggerRule, value: float | None, s: MonitoringSummary, t: TriggersConfig,
