@@ -192,10 +192,12 @@ def predict(
     config: ConfigOpt = Path("pilot.yaml"),
     as_json: JsonOpt = False,
     explain: Annotated[bool, typer.Option("--explain", help="Add each feature's contribution to every prediction.")] = False,
+    intervals: Annotated[bool, typer.Option(
+        "--intervals", help="Add the conformal interval (regression) or prediction set (classification) of every row.")] = False,
 ) -> None:
     """Score a batch file with the champion, logging every row like the server does."""
     with json_stdout(as_json), _pilot(config) as pilot:
-        result = pilot.predict(input, output, explain=explain)
+        result = pilot.predict(input, output, explain=explain, intervals=intervals)
     if as_json:
         print_json(result)
     else:

@@ -144,12 +144,16 @@ class Pilot:
         run_server(self.cfg, host, port, store=self.store, artifacts=self.artifacts, extra_lifespan=lifespan)
         return 0
 
-    def predict(self, input_path: str | Path, output_path: str | Path, *, explain: bool = False) -> dict[str, Any]:
+    def predict(self, input_path: str | Path, output_path: str | Path, *, explain: bool = False,
+                intervals: bool = False) -> dict[str, Any]:
         """Score a Parquet/CSV file with the champion, logging every row like the server;
-        ``explain`` adds each feature's contribution (``contribution_<feature>``, ``base_value``)."""
+        ``explain`` adds each feature's contribution (``contribution_<feature>``, ``base_value``),
+        ``intervals`` the conformal interval (``interval_low``, ``interval_high``) or prediction
+        set (``prediction_set``, a JSON list) of every row."""
         from modelpilot.serving.batch import predict_batch
 
-        return predict_batch(self.cfg, self.store, self.artifacts, input_path, output_path, explain=explain)
+        return predict_batch(self.cfg, self.store, self.artifacts, input_path, output_path, explain=explain,
+                             intervals=intervals)
 
     def backtest(self, data: pd.DataFrame | None = None, **kwargs: Any) -> BacktestResult:
         """Replay a labelled history (default ``data.source``; or ``scenario=NAME``) under

@@ -61,6 +61,7 @@ from modelpilot.serving.schema import (
     new_ids,
     parse_ids,
 )
+from modelpilot.serving.uncertainty import Uncertainty
 
 if TYPE_CHECKING:
     from modelpilot.artifacts import ArtifactStore
@@ -260,9 +261,10 @@ def create_app(
     app.state.lane = lane
 
     explainer = Explainer(artifacts)
+    uncertainty = Uncertainty(artifacts)
 
     def answer_plain(name: str, model: LoadedModel, parsed: ParsedRequest, ids: list[str],
-                     start: float, explain: bool = False) -> bytes:
+                     start: float, explain: bool = False, bounds: bool = False) -> bytes:
         """Predict, serialise and log one request; runs on the loop or on a lane thread."""
         out = cache.predict(model, parsed.columns)
         labels = out.labels if out.labels.dtype.kind == "f" else out.labels.tolist()
@@ -271,6 +273,8 @@ def create_app(
             payload["probabilities"] = out.probabilities
         if explain:
             payload["explanations"] = explainer.rows(model, parsed.columns)
+        if bounds:
+            payload.update(uncertainty.answer(model, out))
         content = orjson.dumps(payload, option=_NUMPY)
         elapsed = time.perf_counter() - start
         writer.log_predictions(
@@ -300,11 +304,17 @@ def create_app(
             parsed = model.schema.parse(body, max_instances=sc.max_instances)
             return parsed, parsed.ids if parsed.ids is not None else new_ids(parsed.n)
 
-        if request.query_params.get("explain", "").lower() in EXPLAIN_TRUE:
-            # explained requests are answered by the champion (never routed to a challenger),
-            # off the event loop: up to (features + 1) x 4 predictions per row for the walk
+        explain = request.query_params.get("explain", "").lower() in EXPLAIN_TRUE
+        bounds = request.query_params.get("intervals", "").lower() in EXPLAIN_TRUE
+        if explain or bounds:
+            # explained requests, and those asking for intervals or prediction sets, are
+            # answered by the champion (never routed to a challenger: the calibration is the
+            # champion's), off the event loop: up to (features + 1) x 4 predictions per row
+            # for an explanation's walk
+            if bounds:
+                uncertainty.conformal(model)  # a version without calibration: 422 before predicting
             parsed, ids = await run_in_threadpool(parse)
-            content = await run_in_threadpool(answer_plain, name, model, parsed, ids, start, True)
+            content = await run_in_threadpool(answer_plain, name, model, parsed, ids, start, explain, bounds)
             recent.add(ids)
             return Response(content, media_type=_JSON)
 

@@ -6,6 +6,7 @@ as the server, so monitoring sees batch traffic exactly like online traffic.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from modelpilot.serving.cache import LoadedModel, ModelCache
 from modelpilot.serving.explain import Explainer
 from modelpilot.serving.predlog import PredictionBatch, PredictionLogWriter
 from modelpilot.serving.schema import new_ids
+from modelpilot.serving.uncertainty import Uncertainty
 
 if TYPE_CHECKING:
     from modelpilot.artifacts import ArtifactStore
@@ -75,6 +77,7 @@ def predict_batch(
     output_path: str | Path,
     model: str | None = None,
     explain: bool = False,
+    intervals: bool = False,
 ) -> dict[str, Any]:
     """Score a file with the champion and log every row.
 
@@ -93,12 +96,16 @@ def predict_batch(
             ``explained_output`` (what they add up to) and ``explained_output_kind``
             (``probability``, ``raw_score`` or ``prediction``: see
             :mod:`modelpilot.monitoring.explain`).
+        intervals: add the version's conformal ``interval_low`` and ``interval_high``
+            (regression) or ``prediction_set`` (classification: a JSON list of classes), and
+            ``coverage``, what they are promised to hold (:mod:`modelpilot.serving.uncertainty`).
 
     Returns:
         ``{"model", "version", "rows", "output", "logged", "seconds"}``.
 
     Raises:
-        DataError: the input is missing, unreadable or lacks feature columns.
+        DataError: the input is missing, unreadable or lacks feature columns, or --intervals was
+            asked of a version without a conformal calibration.
         ModelNotFound: the model or its champion does not exist.
     """
     started = time.perf_counter()
@@ -119,6 +126,9 @@ def predict_batch(
     ).start()
     parts = []
     explainer = Explainer(artifacts) if explain else None
+    uncertainty = Uncertainty(artifacts, error=DataError, skip="score without --intervals") if intervals else None
+    if uncertainty is not None:
+        uncertainty.conformal(loaded)  # no calibration: a DataError before anything is scored
     try:
         for lo in range(0, len(frame), CHUNK_ROWS):
             chunk = frame.iloc[lo : lo + CHUNK_ROWS]
@@ -148,6 +158,13 @@ def predict_batch(
                     result[f"contribution_{feature}"] = why.contributions[:, j]
                 result["explained_output"] = why.output
                 result["explained_output_kind"] = np.full(len(why.output), why.output_kind)
+            if uncertainty is not None:
+                bounds = uncertainty.answer(loaded, out)
+                if "intervals" in bounds:
+                    result["interval_low"], result["interval_high"] = bounds["intervals"][:, 0], bounds["intervals"][:, 1]
+                else:
+                    result["prediction_set"] = [json.dumps(s) for s in bounds["prediction_sets"]]
+                result["coverage"] = np.full(len(chunk), bounds["coverage"])
             parts.append(chunk.reset_index(drop=True).join(pd.DataFrame(result)))
     finally:
         writer.close()

@@ -20,6 +20,12 @@ from modelpilot.serving.fastpath import nulls_as_nan
 TRUE = ("1", "true", "yes")
 
 
+def reference_of(artifacts: ArtifactStore, model: LoadedModel) -> dict[str, Any]:
+    """The version's reference profile (an empty one when it has none)."""
+    ref_key = model.record.reference_key
+    return get_json(artifacts, ref_key) if ref_key else {"columns": {}}
+
+
 class Explainer:
     """Explains predictions of loaded versions; thread-safe (baselines behind a lock)."""
 
@@ -32,9 +38,7 @@ class Explainer:
         key = (model.name, model.version)
         with self._lock:
             if key not in self._baselines:
-                ref_key = model.record.reference_key
-                reference = get_json(self.artifacts, ref_key) if ref_key else {"columns": {}}
-                self._baselines[key] = baseline_row(reference, list(model.schema.names))
+                self._baselines[key] = baseline_row(reference_of(self.artifacts, model), list(model.schema.names))
             return self._baselines[key]
 
     def explanation(self, model: LoadedModel, columns: dict[str, Any]) -> Explanation:
