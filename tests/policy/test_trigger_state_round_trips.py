@@ -12,6 +12,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from modelpilot.errors import DataError, StoreError
@@ -88,6 +89,13 @@ def test_a_row_clock_counts_rows_strictly_after_a_time() -> None:
     # a negative count is no rows
     assert RowClock.of_counts([T0, T0 + HOUR], [-4, 2]).since(T0 - HOUR) == 2
     assert RowClock.of_counts([], []).since(T0) == 0
+    assert RowClock.of_counts([datetime(2024, 1, 1, 1), T0], [5, 3]).since(T0) == 5  # naive and aware times
+
+
+def test_a_row_clock_keeps_the_nanoseconds_of_pandas_times() -> None:
+    just_after = pd.Timestamp(T0) + pd.Timedelta(100, "ns")
+    assert RowClock.of(pd.Series([just_after])).since(T0) == 1
+    assert RowClock.of_counts([just_after], [4]).since(T0) == 4
 
 
 def test_a_reference_round_trips_and_describes_its_carries() -> None:
