@@ -1,0 +1,132 @@
+"""Triggers at the edges the other trigger tests leave open: what a retrain records in the
+state, how a lowered reference clears the rest, the durations a cooldown reason quotes,
+and drift corroborated by a rising error rate or a falling estimate at exactly half its
+critical value or threshold.
+
+Values are exact binary fractions (0.75, 0.625, 0.125) so the boundaries are met exactly.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from modelpilot.config import PilotConfig, TriggersConfig
+from modelpilot.policy.triggers import (
+    MonitoringSummary,
+    Reference,
+    TriggerOutcome,
+    TriggerState,
+    evaluate,
+    record_retrain,
+    reset_reference,
+)
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def make_cfg(triggers: dict[str, Any] | None = None) -> PilotConfig:
+    return PilotConfig.from_dict({"model": {"name": "churn", "target": "y"}, "triggers": triggers or {},
+                                  "budget": {"max_retrains": None}})
+
+
+def reason(out: TriggerOutcome, name: str) -> tuple[str, str]:
+    d = next(d for d in out.decisions if d.name == name)
+    return d.status, d.reason
+
+
+# --------------------------------------------------------------------------- record_retrain
+
+
+def test_a_retrain_is_counted_and_its_cost_kept_for_the_next_projection() -> None:
+    assert record_retrain(TriggerState(), T0, 2) == TriggerState(retrains=[(T0, 2.0)], last_cost=2.0)
+    # a score without a reference to hold it against changes nothing else
+    fresh = TriggerState(metric="accuracy")
+    assert record_retrain(fresh, T0, 1.5, score=0.5) == TriggerState(metric="accuracy", retrains=[(T0, 1.5)],
+                                                                     last_cost=1.5)
+
+
+def test_a_retrain_that_reaches_the_bar_clears_the_shortfalls_and_their_best() -> None:
+    triggers = TriggersConfig.model_validate({"performance_drop": {"threshold": 0.125}})
+    state = reset_reference(TriggerState(), 0.75, "v1 validation", metric="accuracy", now=T0)
+    short = record_retrain(state, T0, 1.0, score=0.5, triggers=triggers)
+    assert short.reference == Reference(0.75, "v1 validation", T0, shortfalls=1, best_shortfall=0.5)
+    # a second shortfall no better than the best keeps the best
+    again = record_retrain(short, T0, 1.0, score=0.5, triggers=triggers)
+    assert again.reference == Reference(0.75, "v1 validation", T0, shortfalls=2, best_shortfall=0.5)
+    reached = record_retrain(short, T0, 1.0, score=0.625, triggers=triggers)  # exactly 0.125 short: not a shortfall
+    assert reached.reference == Reference(0.75, "v1 validation", T0)
+
+
+def test_a_lowered_reference_restarts_the_segment_and_estimate_baselines() -> None:
+    triggers = TriggersConfig.model_validate({"performance_drop": {"threshold": 0.125}, "reference_accept_after": 2})
+    state = reset_reference(TriggerState(), 0.75, "v1 validation", metric="accuracy", now=T0,
+                            segments={"region=n": 0.75}, estimated=0.75)
+    state = record_retrain(state, T0, 1.0, score=0.5, triggers=triggers)
+    later = T0 + timedelta(hours=1)
+    lowered = record_retrain(state, later, 1.0, score=0.5625, triggers=triggers)
+    assert lowered.reference == Reference(
+        0.5625, "lowered from 0.7500: 2 consecutive retrains on recent data stayed more than 0.125 short of it "
+                "(best 0.5625)", later)
+    assert lowered.segment_references == {} and lowered.estimated_reference is None
+    assert lowered.retrains == [(T0, 1.0), (later, 1.0)] and lowered.last_cost == 1.0
+
+
+# --------------------------------------------------------------------------- cooldown durations
+
+
+def cooled(cooldown: str, after: float) -> str:
+    cfg = make_cfg({"performance_drop": {"cooldown": cooldown}})
+    state = reset_reference(TriggerState(), 0.75, "v1 validation", metric="accuracy", now=T0)
+    state = TriggerState(**{**vars(state), "last_fired": {"performance_drop": T0}})
+    s = MonitoringSummary(n_predictions=1000, n_labelled=800, metric="accuracy", window_end=T0, performance=0.5)
+    status, text = reason(evaluate(cfg, s, state, T0 + timedelta(seconds=after)), "performance_drop")
+    assert status == "suppressed_cooldown"
+    return text.split("; suppressed by cooldown: ")[1]
+
+
+def test_a_cooldown_reason_quotes_seconds_minutes_or_hours() -> None:
+    assert cooled("2h", 119) == "fired 119 s ago, cooldown 2.0 h, next possible at 2024-01-01T02:00:00+00:00"
+    assert cooled("2h", 120) == "fired 2 min ago, cooldown 2.0 h, next possible at 2024-01-01T02:00:00+00:00"
+    assert cooled("3h", 7199) == "fired 120 min ago, cooldown 3.0 h, next possible at 2024-01-01T03:00:00+00:00"
+    assert cooled("3h", 7200) == "fired 2.0 h ago, cooldown 3.0 h, next possible at 2024-01-01T03:00:00+00:00"
+    # 9180.5 s is 2.55014 h: one more second in the hour would show 2.5
+    assert cooled("1d", 9180.5).startswith("fired 2.6 h ago, cooldown 24.0 h, ")
+    assert cooled("7199s", 60) == "fired 60 s ago, cooldown 120 min, next possible at 2024-01-01T01:59:59+00:00"
+
+
+# --------------------------------------------------------------------------- drift corroboration
+
+
+def drift(change: dict[str, Any] | None = None, estimated: float | None = None,
+          performance: float = 0.75) -> tuple[str, str]:
+    cfg = make_cfg({"feature_drift": {"enabled": True}, "estimated_performance_drop": {"threshold": 0.25}})
+    state = reset_reference(TriggerState(), 0.75, "v1 validation", metric="accuracy", now=T0, estimated=0.75)
+    s = MonitoringSummary(n_predictions=1000, n_labelled=800, metric="accuracy", window_end=T0, performance=performance,
+                          drift_share=0.75, change=change, estimated_performance=estimated)
+    return reason(evaluate(cfg, s, state, T0), "feature_drift")
+
+
+def test_an_error_statistic_at_exactly_half_its_critical_value_corroborates_drift() -> None:
+    status, text = drift({"statistic": 1.0, "threshold": 2.0})
+    assert status == "fired"
+    assert text == ("share of drifted features 0.7500 on 1000 predictions (threshold 0.5); the champion's error rate "
+                    "is rising (change statistic 1.00, at least 0.5 of its critical value 2.00)")
+    assert drift({"statistic": 0.999, "threshold": 2.0})[0] == "watch"
+
+
+def test_an_error_statistic_without_a_critical_value_or_a_critical_value_without_a_statistic_is_no_rise() -> None:
+    assert drift({"statistic": 5.0, "threshold": 0.0})[0] == "watch"
+    assert drift({"statistic": 5.0})[0] == "watch"
+    assert drift({"statistic": None, "threshold": 2.0})[0] == "watch"
+
+
+def test_an_estimate_at_exactly_half_its_threshold_below_its_baseline_corroborates_drift() -> None:
+    status, text = drift(estimated=0.625)  # 0.125 below 0.75, half of the 0.25 threshold
+    assert status == "fired"
+    assert text.startswith("share of drifted features 0.7500 on 1000 predictions (threshold 0.5); the label-free "
+                           "estimate is falling (estimated accuracy 0.6250, ")
+    assert drift(estimated=0.625 + 1e-9)[0] == "watch"
+    watch = drift(estimated=0.75, performance=0.734375)[1]  # 1/64 below the reference, under the 0.025 bar
+    assert watch.endswith("; watching, not retraining: labelled accuracy 0.7344 holds (+0.0156 against the reference, "
+                          "under 0.0250) (triggers.drift_requires_performance)")
