@@ -130,3 +130,59 @@ def test_an_estimate_at_exactly_half_its_threshold_below_its_baseline_corroborat
     watch = drift(estimated=0.75, performance=0.734375)[1]  # 1/64 below the reference, under the 0.025 bar
     assert watch.endswith("; watching, not retraining: labelled accuracy 0.7344 holds (+0.0156 against the reference, "
                           "under 0.0250) (triggers.drift_requires_performance)")
+
+
+# --------------------------------------------------------------------------- reset_reference
+
+
+def test_a_promotion_carries_the_better_references_and_restarts_the_estimate() -> None:
+    state = reset_reference(TriggerState(), 0.75, "v1 validation", metric="accuracy", now=T0,
+                            segments={"a=1": 0.75, "a=2": 0.5}, estimated=0.75)
+    later = T0 + timedelta(days=1)
+    promoted = reset_reference(state, 0.625, "v2 holdout", metric="accuracy", now=later,
+                               segments={"a=2": 0.625, "a=3": 0.5})
+    assert promoted == TriggerState(
+        metric="accuracy",
+        reference=Reference(0.75, "v1 validation", T0, carried=1),
+        segment_references={"a=1": Reference(0.75, "v1 validation", T0), "a=2": Reference(0.625, "v2 holdout", later),
+                            "a=3": Reference(0.5, "v2 holdout", later)},
+        estimated_reference=None)
+    with_estimate = reset_reference(state, 0.625, "v2 holdout", metric="accuracy", now=later, estimated=0.5)
+    assert with_estimate.estimated_reference == Reference(0.5, "v2 holdout", later)
+
+
+def test_references_restart_after_a_change_under_promotion_mode_or_for_a_new_metric() -> None:
+    state = reset_reference(TriggerState(), 0.75, "v1 validation", metric="accuracy", now=T0, segments={"a=1": 0.75})
+    fresh = TriggerState(metric="accuracy", reference=Reference(0.625, "v2 holdout", T0),
+                         segment_references={"a=1": Reference(0.5, "v2 holdout", T0)})
+    after_change = reset_reference(state, 0.625, "v2 holdout", metric="accuracy", now=T0, segments={"a=1": 0.5},
+                                   carry_over=False)
+    assert after_change == fresh
+    promotion = TriggersConfig.model_validate({"reference": "promotion"})
+    assert reset_reference(state, 0.625, "v2 holdout", metric="accuracy", now=T0, segments={"a=1": 0.5},
+                           triggers=promotion) == fresh
+    rmse = reset_reference(state, 2.0, "v2 holdout", metric="rmse", now=T0)
+    assert rmse == TriggerState(metric="rmse", reference=Reference(2.0, "v2 holdout", T0))
+
+
+def test_a_new_primary_metric_drops_the_old_references_before_reading() -> None:
+    state = reset_reference(TriggerState(), 0.75, "v1 validation", metric="accuracy", now=T0, segments={"a=1": 0.75},
+                            estimated=0.75)
+    s = MonitoringSummary(n_predictions=1000, n_labelled=100, metric="rmse", window_end=T0, performance=2.0)
+    out = evaluate(make_cfg(), s, state, T0)
+    assert out.new_state.metric == "rmse" and out.new_state.reference is None
+    assert out.new_state.segment_references == {} and out.new_state.estimated_reference is None
+    assert reason(out, "performance_drop") == ("quiet", "no reference yet and only 100 labelled predictions")
+
+
+def test_a_drift_watch_already_reported_is_quiet_until_its_cooldown_ends() -> None:
+    cfg = make_cfg({"feature_drift": {"enabled": True, "cooldown": "1h"}})
+    state = reset_reference(TriggerState(), 0.75, "v1 validation", metric="accuracy", now=T0)
+    s = MonitoringSummary(n_predictions=1000, n_labelled=800, metric="accuracy", window_end=T0, performance=0.75,
+                          drift_share=0.75)
+    first = evaluate(cfg, s, state, T0)
+    assert reason(first, "feature_drift")[0] == "watch" and first.new_state.last_watch == {"feature_drift": T0}
+    again = evaluate(cfg, s, first.new_state, T0 + timedelta(minutes=59))
+    status, text = reason(again, "feature_drift")
+    assert status == "quiet" and text.endswith("; already reported at 2024-01-01T00:00:00+00:00")
+    assert again.new_state.last_watch == {"feature_drift": T0}
