@@ -205,3 +205,11 @@ def test_summary_without_a_unit_value_says_which_keys_to_set() -> None:
     assert (empty["retrains"], empty["periods"], empty["value_hint"]) == ([], [], CLASSIFICATION_HINT)
     assert empty["total"] == {**roi(None, 0.0, CostsConfig()), "retrains": 0, "served": 0, "paired": 0,
                               "unmeasured": 0}
+
+
+def test_a_promotion_without_a_count_of_served_predictions_has_served_none() -> None:
+    costs = CostsConfig(value_per_correct_prediction=0.25, roi_min_cost=0.0)
+    d = {"measure": "accuracy", "n": 4, "difference": 0.5, "ci_low": 0.25, "ci_high": 0.75}
+    row = summarize([{"time": T0, "cost": 1.0, "outcome": "promoted", "difference": d}], costs,
+                    period_seconds=86400, task="classification")["retrains"][0]
+    assert (row["served"], row["value"], row["net_value"], row["paired"]) == (0, 0.0, -1.0, 4)
