@@ -224,3 +224,24 @@ def test_planning_variance_is_clamped_to_a_rate_and_a_floor() -> None:
     assert str(raised.value) == "gates.non_inferiority_margin must be above 0 to size a holdout for it"
     z = norm.isf(0.05) + norm.ppf(0.8)
     assert noninferiority_rows(0.05, alpha=0.05, power=0.8, variance=0.25) == math.ceil(z * z * 0.25 / 0.0025)
+
+
+def test_f1_is_resampled_replicate_by_replicate() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 400)
+    old = np.where(rng.random(400) < 0.3, 1 - y, y)
+    new = np.where(rng.random(400) < 0.2, 1 - y, y)
+    result = compare_to_champion(y, old, new, task="classification", metric="f1", cfg=GatesConfig(n_bootstrap=200))
+    # each replicate has its own F1: the interval has a width and holds the point improvement
+    assert result.ci_low is not None and result.ci_high is not None
+    assert result.ci_low < result.delta < result.ci_high
+
+
+def test_f1_of_a_segment_without_the_positive_class_is_zero_for_both() -> None:
+    y = np.array([0, 1] * 32)
+    segment = np.where(y == 1, "ones", "zeros")
+    result = compare_to_champion(y, y, y, task="classification", metric="f1", cfg=GatesConfig(test="none"),
+                                 segments={"part": list(segment)})
+    zeros = next(c for c in result.checks if c["name"] == "segment:part=zeros")
+    assert zeros["value"] == 0.0 and zeros["passed"] is True
+    assert zeros["detail"].startswith("segment part=zeros (32 rows): f1 0.0000 (challenger) vs 0.0000 (champion), ")

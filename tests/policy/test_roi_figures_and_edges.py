@@ -42,6 +42,8 @@ def test_retrain_cost_reports_every_part_and_keeps_a_month_by_default() -> None:
     # rounded to a millionth: one second at 0.40/h is 0.000111..., half a GB a month 0.01
     one_second = retrain_cost(1, GB // 2, costs)
     assert (one_second["compute"], one_second["storage"], one_second["total"]) == (0.000111, 0.01, 0.010111)
+    # a third of a GB at 0.01 a month is 0.003333...
+    assert retrain_cost(0, GB // 3, CostsConfig(storage_per_gb_month=0.01))["storage"] == 0.003333
 
 
 def test_retrain_cost_of_nothing_is_zero_and_any_negative_input_is_refused() -> None:
