@@ -84,6 +84,7 @@ def test_mcnemar_shifts_the_tested_share_by_the_margin() -> None:
     assert result.p_value == pytest.approx(binomtest(C, B + C, 0.625, alternative="greater").pvalue)
     # a margin the discordant rows cannot carry: the share reaches 1, nothing can be shown
     assert compare(min_improvement=0.25).p_value == 1.0
+    assert compare(min_improvement=0.5).p_value == 1.0  # a share past 1 is no probability to test
 
 
 def test_mcnemar_without_discordant_rows() -> None:

@@ -215,3 +215,18 @@ def test_a_promotion_without_a_count_of_served_predictions_has_served_none() -> 
     row = summarize([{"time": T0, "cost": 1.0, "outcome": "promoted", "difference": d}], costs,
                     period_seconds=86400, task="classification")["retrains"][0]
     assert (row["served"], row["value"], row["net_value"], row["paired"]) == (0, 0.0, -1.0, 4)
+
+
+def test_values_are_rounded_to_a_millionth() -> None:
+    costs = CostsConfig(value_per_correct_prediction=0.25)
+    third = {"n": 3, "difference": 1 / 3, "ci_low": 1 / 6, "ci_high": 2 / 3}
+    v = promotion_value(third, 1, costs, task="classification")  # 0.25 x 1/3, 0.25 x 1/6, 0.25 x 2/3
+    assert (v["value"], v["value_low"], v["value_high"]) == (0.083333, 0.041667, 0.166667)
+    r = roi(1 / 3, 1 / 7, CostsConfig())
+    assert (r["value"], r["cost"], r["net_value"]) == (0.333333, 0.142857, 0.190476)
+
+
+def test_a_difference_measured_on_no_paired_row_is_not_valued() -> None:
+    costs = CostsConfig(value_per_correct_prediction=0.25)
+    v = promotion_value({"n": 0, "difference": 0.5}, 100, costs, task="classification")
+    assert (v["value"], v["paired"], v["note"]) == (None, 0, NO_PAIRS)

@@ -8,8 +8,11 @@ Values are exact binary fractions (0.75, 0.625, 0.125) so the boundaries are met
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from modelpilot.config import PilotConfig, TriggersConfig
 from modelpilot.policy.triggers import (
@@ -147,6 +150,9 @@ def test_a_promotion_carries_the_better_references_and_restarts_the_estimate() -
         segment_references={"a=1": Reference(0.75, "v1 validation", T0), "a=2": Reference(0.625, "v2 holdout", later),
                             "a=3": Reference(0.5, "v2 holdout", later)},
         estimated_reference=None)
+    # a segment the new champion does worse in keeps its carried reference
+    worse = reset_reference(state, 0.75, "v2 holdout", metric="accuracy", now=later, segments={"a=2": 0.25})
+    assert worse.segment_references["a=2"] == Reference(0.5, "v1 validation", T0, carried=1)
     with_estimate = reset_reference(state, 0.625, "v2 holdout", metric="accuracy", now=later, estimated=0.5)
     assert with_estimate.estimated_reference == Reference(0.5, "v2 holdout", later)
 
@@ -163,6 +169,27 @@ def test_references_restart_after_a_change_under_promotion_mode_or_for_a_new_met
                            triggers=promotion) == fresh
     rmse = reset_reference(state, 2.0, "v2 holdout", metric="rmse", now=T0)
     assert rmse == TriggerState(metric="rmse", reference=Reference(2.0, "v2 holdout", T0))
+
+
+def test_a_reference_set_without_a_time_is_set_at_the_current_utc_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Tokyo")  # a machine whose local time is not UTC
+    time.tzset()
+    try:
+        before = datetime.now(UTC)
+        state = reset_reference(TriggerState(), 0.75, "v1 validation", metric="accuracy")
+        after = datetime.now(UTC)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert state.reference is not None and before <= state.reference.set_at <= after
+
+
+def test_a_performance_equal_to_its_reference_reads_as_not_below_it() -> None:
+    state = reset_reference(TriggerState(), 0.75, "v1 validation", metric="accuracy", now=T0)
+    s = MonitoringSummary(n_predictions=1000, n_labelled=800, metric="accuracy", window_end=T0, performance=0.75)
+    assert reason(evaluate(make_cfg(), s, state, T0), "performance_drop") == (
+        "quiet", "accuracy 0.7500 on 800 labelled predictions is 0.0000 above the reference 0.7500 (v1 validation; "
+                 "threshold 0.05)")
 
 
 def test_a_new_primary_metric_drops_the_old_references_before_reading() -> None:
