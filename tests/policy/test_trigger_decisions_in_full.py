@@ -12,7 +12,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from modelpilot.config import PilotConfig
+from modelpilot.errors import ConfigError
 from modelpilot.policy.triggers import (
     MonitoringSummary,
     Reference,
@@ -263,3 +266,78 @@ def test_every_firing_trigger_in_its_cooldown() -> None:
     assert numbers(out, "performance_drop")["cooldown_seconds"] == 3600.0
     assert numbers(out, "performance_drop")["cooldown_rows"] is None
     assert out.new_state.last_fired == {"performance_drop": T0}
+
+
+def test_a_disabled_trigger_with_nothing_to_read_keeps_its_own_reason() -> None:
+    off = {name: {"enabled": False} for name in ("performance_drop", "segment_performance_drop",
+                                                 "estimated_performance_drop", "feature_drift", "prediction_drift")}
+    empty = MonitoringSummary(n_predictions=100, n_labelled=0, metric="accuracy", window_end=T0)
+    assert readings(evaluate(make_cfg(off), empty, TriggerState(), T0)) == {
+        "schedule": NO_SCHEDULE, "change": NO_CHANGE,
+        "performance_drop": ("quiet", "no labelled performance in the window"),
+        "segment_performance_drop": ("quiet", "no segment performance in the window"),
+        "estimated_performance_drop": ("quiet", "no performance estimate in the window"),
+        "feature_drift": ("quiet", "no share of drifted features in the window"),
+        "prediction_drift": ("quiet", "no prediction drift statistic in the window"),
+    }
+    # references being set, or not yet: still nothing to disable
+    first = MonitoringSummary(n_predictions=150, n_labelled=150, metric="accuracy", window_end=T0, performance=0.5,
+                              segment_performance={"a=1": {"value": 0.5, "n": 400}}, estimated_performance=0.5)
+    got = readings(evaluate(make_cfg(off), first, TriggerState(), T0))
+    assert got["performance_drop"] == ("quiet", "no reference yet and only 150 labelled predictions")
+    assert got["segment_performance_drop"] == ("quiet", "segment references are being set from this window")
+    assert got["estimated_performance_drop"] == ("quiet", "no estimate baseline yet")
+    enough = readings(evaluate(make_cfg(off), replace(first, n_labelled=200, n_predictions=200), TriggerState(), T0))
+    assert enough["performance_drop"] == ("quiet", "reference set to accuracy 0.5000 from the first labelled window "
+                                                   "(200 predictions)")
+    assert enough["estimated_performance_drop"] == ("quiet", "labelled performance is available (200 labels); no "
+                                                             "estimate needed")
+    baseline = readings(evaluate(make_cfg(off), replace(first, performance=None, n_predictions=200), TriggerState(), T0))
+    assert baseline["estimated_performance_drop"] == ("quiet", "estimate baseline set to 0.5000")
+
+
+def test_a_reference_is_set_from_a_first_window_of_exactly_min_samples() -> None:
+    s = MonitoringSummary(n_predictions=1000, n_labelled=200, metric="accuracy", window_end=T0, performance=0.5)
+    assert evaluate(make_cfg({}), s, TriggerState(), T0).new_state.reference == Reference(
+        0.5, "first labelled window (200 predictions)", T0)
+    few = evaluate(make_cfg({}), replace(s, n_labelled=199), TriggerState(), T0)
+    assert few.new_state.reference is None
+    assert numbers(few, "performance_drop") == {
+        "metric": "accuracy", "performance": 0.5, "n_labelled": 199, "min_samples": 200, "value": None,
+        "threshold": None, "cooldown_seconds": None, "cooldown_rows": 1000, "window_end": "2024-01-01T00:00:00+00:00"}
+
+
+def test_an_insufficient_reading_keeps_its_value_threshold_and_numbers() -> None:
+    state = reset_reference(TriggerState(), 0.75, "v1 validation", metric="accuracy", now=T0)
+    s = MonitoringSummary(n_predictions=1000, n_labelled=10, metric="accuracy", window_end=T0, performance=0.5)
+    d = next(d for d in evaluate(make_cfg({}), s, state, T0).decisions if d.name == "performance_drop")
+    assert (d.status, d.value, d.threshold) == ("insufficient_samples", 0.25, 0.05)
+    assert d.numbers == {
+        "metric": "accuracy", "performance": 0.5, "n_labelled": 10, "min_samples": 200, "reference": 0.75,
+        "reference_how": "v1 validation", "drop": 0.25, "relative": False, "n": 10, "value": 0.25, "threshold": 0.05,
+        "cooldown_seconds": None, "cooldown_rows": 1000, "window_end": "2024-01-01T00:00:00+00:00"}
+    quiet = next(d for d in evaluate(make_cfg({}), replace(s, performance=0.75, n_labelled=800), state, T0).decisions
+                 if d.name == "performance_drop")
+    assert (quiet.status, quiet.value, quiet.threshold, quiet.numbers["n"]) == ("quiet", 0.0, 0.05, 800)
+
+
+def test_a_schedule_fires_at_the_exact_tick_and_names_a_bad_expression() -> None:
+    cfg = make_cfg({"schedule": "0 3 * * *"})
+    state = TriggerState(schedule_anchor=T0)
+    s = MonitoringSummary(n_predictions=1, n_labelled=0, metric="accuracy", window_end=T0)
+    assert readings(evaluate(cfg, s, state, T0 + timedelta(hours=3)))["schedule"][0] == "fired"
+    assert readings(evaluate(cfg, s, state, T0 + timedelta(hours=3) - timedelta(seconds=1)))["schedule"][0] == "quiet"
+    # the config refuses such an expression when it is read; one written into the settings later is caught here
+    bad = cfg.model_copy(update={"triggers": cfg.triggers.model_copy(update={"schedule": "0 3 * *"})})
+    with pytest.raises(ConfigError) as raised:
+        evaluate(bad, s, state, T0)
+    assert str(raised.value).startswith("triggers.schedule '0 3 * *' cannot be read (")
+    assert str(raised.value).endswith("): write a cron expression such as '0 3 * * 0'")
+
+
+def test_feature_drift_records_at_most_fifty_drifted_features() -> None:
+    features = [f"x{i}" for i in range(60)]
+    s = MonitoringSummary(n_predictions=1000, n_labelled=0, metric="accuracy", window_end=T0, drift_share=0.75,
+                          drifted_features=features)
+    out = evaluate(make_cfg({"feature_drift": {"enabled": True}}), s, TriggerState(), T0)
+    assert numbers(out, "feature_drift")["drifted_features"] == features[:50]
