@@ -16,6 +16,7 @@ import pytest
 
 from modelpilot.config import PilotConfig
 from modelpilot.errors import ConfigError
+from modelpilot.policy.trigger_state import ChangeState
 from modelpilot.policy.triggers import (
     MonitoringSummary,
     Reference,
@@ -341,3 +342,51 @@ def test_feature_drift_records_at_most_fifty_drifted_features() -> None:
                           drifted_features=features)
     out = evaluate(make_cfg({"feature_drift": {"enabled": True}}), s, TriggerState(), T0)
     assert numbers(out, "feature_drift")["drifted_features"] == features[:50]
+
+
+def test_segments_at_exactly_min_samples_and_threshold_count() -> None:
+    cfg = make_cfg({"segment_performance_drop": {"min_samples": 300, "threshold": 0.125}})
+    state = reset_reference(TriggerState(), 0.75, "v1 validation", metric="accuracy", now=T0,
+                            segments={"a=2": 0.75, "a=3": 0.75, "a=4": 0.75})
+    segs = {"a=1": {"value": 0.5, "n": 300},  # no reference yet: set from exactly min_samples rows
+            "a=2": {"value": 0.5, "n": 300}, "a=3": {"value": 0.625, "n": 400}, "a=4": {"value": 0.5625, "n": 400}}
+    s = MonitoringSummary(n_predictions=1000, n_labelled=0, metric="accuracy", window_end=T0, segment_performance=segs)
+    out = evaluate(cfg, s, state, T0)
+    # a=2 has exactly min_samples rows; a=3 is exactly the threshold below its reference
+    assert readings(out)["segment_performance_drop"] == (
+        "fired", "accuracy in segment a=2 0.5000 on 300 labelled predictions is 0.2500 below its reference 0.7500 "
+                 "(threshold 0.125); also over the threshold: a=4 0.1875, a=3 0.1250")
+    assert out.new_state.segment_references["a=1"] == Reference(0.5, "first window with 300 labelled rows", T0)
+
+
+def test_the_budget_projects_the_last_recorded_cost_even_when_its_retrain_has_left_the_period() -> None:
+    state = record_retrain(reset_reference(TriggerState(), 0.75, "v1 validation", metric="accuracy", now=T0), T0, 1.5)
+    s = MonitoringSummary(n_predictions=1000, n_labelled=800, metric="accuracy", window_end=T0, performance=0.5)
+    out = evaluate(make_cfg({}, {"max_retrains": None, "max_cost": 1.0, "period": "1d"}), s, state,
+                   T0 + timedelta(days=2))
+    assert out.retrain is False and out.new_state.retrains == []
+    assert numbers(out, "performance_drop")["budget_projected_cost"] == 1.5
+
+
+def test_a_retrain_on_a_degraded_post_change_champion_moves_the_change() -> None:
+    took_over = T0 - timedelta(hours=2)
+    state = replace(reset_reference(TriggerState(), 0.75, "v2 holdout", metric="accuracy", now=T0),
+                    change=ChangeState(since=T0 - timedelta(days=3), found_at=T0 - timedelta(days=2), version=1,
+                                       trained_rows=4000))
+    s = MonitoringSummary(n_predictions=1000, n_labelled=800, metric="accuracy", window_end=T0, performance=0.5,
+                          change={"detected": False, "statistic": 0.5, "threshold": 3.6, "version": 2,
+                                  "champion_since": took_over.isoformat(), "rows_since_known": 100})
+    out = evaluate(make_cfg({}), s, state, T0)
+    assert out.retrain is True
+    assert out.new_state.change == ChangeState(since=took_over, found_at=T0, version=2)
+
+
+def test_an_already_reported_watch_keeps_its_numbers() -> None:
+    cfg = make_cfg({"feature_drift": {"enabled": True, "cooldown": "1h"}})
+    state = replace(reset_reference(TriggerState(), 0.75, "v1 validation", metric="accuracy", now=T0),
+                    last_watch={"feature_drift": T0})
+    s = MonitoringSummary(n_predictions=1000, n_labelled=800, metric="accuracy", window_end=T0, performance=0.75,
+                          drift_share=0.75)
+    out = evaluate(cfg, s, state, T0 + timedelta(minutes=1))
+    assert readings(out)["feature_drift"][0] == "quiet"
+    assert numbers(out, "feature_drift")["value"] == 0.75 and numbers(out, "feature_drift")["cooldown_seconds"] == 3600
