@@ -210,7 +210,7 @@ def test_a_roc_auc_segment_holding_one_class_is_not_checked() -> None:
     proba = np.where(y == 1, 0.75, 0.25)
     ones = np.flatnonzero(y == 1)
     segment = np.full(64, "mixed")
-    segment[ones[:30]] = "ones"  # 30 rows of class 1 only; "mixed" holds 32 zeros and 2 ones
+    segment[ones[:30]] = "a_ones"  # 30 rows of class 1 only, checked first; "mixed" holds 32 zeros and 2 ones
     result = compare_to_champion(y, y, y, task="classification", metric="roc_auc", cfg=GatesConfig(test="none"),
                                  proba_champion=proba, proba_challenger=proba, segments={"part": list(segment)})
     assert [c["name"] for c in result.checks] == ["beats_champion", "segment:part=mixed"]
@@ -246,3 +246,45 @@ def test_f1_of_a_segment_without_the_positive_class_is_zero_for_both() -> None:
     zeros = next(c for c in result.checks if c["name"] == "segment:part=zeros")
     assert zeros["value"] == 0.0 and zeros["passed"] is True
     assert zeros["detail"].startswith("segment part=zeros (32 rows): f1 0.0000 (challenger) vs 0.0000 (champion), ")
+
+
+def test_the_bootstrap_draws_every_row_and_caps_only_looped_metrics() -> None:
+    # the challenger differs from the champion on row 0 alone: only resamples that draw it show a gain
+    one = compare_to_champion(Y, np.where(np.arange(N) == 0, 1 - Y, Y), Y, task="classification", metric="accuracy",
+                              cfg=GatesConfig(n_bootstrap=1200))
+    assert one.ci_high is not None and one.ci_high > 0
+    assert one.details == {"replicates": 1200}  # accuracy is vectorised: no cap
+    # a refresh identical to its champion: no replicate is below 0, nothing shows it worse
+    same = compare_to_champion(Y, Y, Y, task="classification", metric="accuracy", cfg=GatesConfig(n_bootstrap=199),
+                               non_inferiority_margin=0.02, refresh=True)
+    assert same.p_value == 1.0 and same.passed
+
+
+def test_roc_auc_is_resampled_at_most_a_thousand_times() -> None:
+    y = np.array([0, 1] * 32)
+    proba = np.where(y == 1, 0.75, 0.25)
+    result = compare_to_champion(y, y, y, task="classification", metric="roc_auc", cfg=GatesConfig(n_bootstrap=1001),
+                                 proba_champion=proba, proba_challenger=proba)
+    assert result.details == {"replicates": 1000}
+
+
+def test_a_holdout_of_one_class_cannot_be_resampled_for_roc_auc() -> None:
+    y = np.zeros(32, dtype=int)
+    with pytest.raises(DataError) as raised:
+        compare_to_champion(y, y, y, task="classification", metric="roc_auc", cfg=GatesConfig(n_bootstrap=100),
+                            proba_champion=np.full(32, 0.25), proba_challenger=np.full(32, 0.25), classes=[0, 1])
+    assert str(raised.value) == "no bootstrap resample of the holdout could be scored: the holdout needs both classes"
+
+
+def test_multiclass_roc_auc_is_one_versus_rest() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(5)
+    y = np.array([0, 1, 2] * 20)
+    proba = rng.dirichlet([1, 1, 1], size=60)
+    proba[np.arange(60), y] += 0.5
+    proba /= proba.sum(axis=1, keepdims=True)
+    result = compare_to_champion(y, proba.argmax(axis=1), proba.argmax(axis=1), task="classification",
+                                 metric="roc_auc", cfg=GatesConfig(test="none"), proba_champion=proba,
+                                 proba_challenger=proba)
+    assert result.champion_metric == pytest.approx(roc_auc_score(y, proba, multi_class="ovr"))

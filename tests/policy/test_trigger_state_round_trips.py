@@ -9,7 +9,8 @@ decisions' dicts are what the controller and the fleet view record.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+import time
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pandas as pd
@@ -25,6 +26,7 @@ from modelpilot.policy.trigger_state import (
     TriggerOutcome,
     TriggerState,
     carry,
+    utc,
 )
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -205,3 +207,15 @@ def test_an_outcome_lists_what_fired_and_an_event_per_decision_that_is_not_quiet
          "numbers": {"tick": "03:00", "status": "fired"}},
         {"kind": "drift_watch", "subject": "feature_drift", "reason": "drifting", "numbers": {"status": "watch"}},
     ]
+
+
+def test_times_are_read_as_utc_whatever_the_machines_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        naive, tokyo = utc(datetime(2024, 1, 1)), utc(datetime(2024, 1, 1, 9, tzinfo=timezone(timedelta(hours=9))))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert naive.isoformat() == "2024-01-01T00:00:00+00:00"
+    assert tokyo.isoformat() == "2024-01-01T00:00:00+00:00"
