@@ -288,3 +288,12 @@ def test_multiclass_roc_auc_is_one_versus_rest() -> None:
                                  metric="roc_auc", cfg=GatesConfig(test="none"), proba_champion=proba,
                                  proba_challenger=proba)
     assert result.champion_metric == pytest.approx(roc_auc_score(y, proba, multi_class="ovr"))
+
+
+def test_r2_is_resampled_replicate_by_replicate() -> None:
+    rng = np.random.default_rng(11)
+    y = rng.normal(size=200)
+    old, new = y + rng.normal(scale=0.8, size=200), y + rng.normal(scale=0.5, size=200)
+    result = compare_to_champion(y, old, new, task="regression", metric="r2", cfg=GatesConfig(n_bootstrap=200))
+    assert result.ci_low is not None and result.ci_high is not None
+    assert result.ci_low < result.delta < result.ci_high and result.ci_low > -1 and result.ci_high < 1
