@@ -297,3 +297,14 @@ def test_r2_is_resampled_replicate_by_replicate() -> None:
     result = compare_to_champion(y, old, new, task="regression", metric="r2", cfg=GatesConfig(n_bootstrap=200))
     assert result.ci_low is not None and result.ci_high is not None
     assert result.ci_low < result.delta < result.ci_high and result.ci_low > -1 and result.ci_high < 1
+
+
+def test_roc_auc_replicates_after_a_one_class_resample_are_still_scored() -> None:
+    # one positive row in 30: about a third of the resamples miss it and cannot be scored,
+    # the others (1 - (29/30)^30, about 64 %) are
+    y = np.zeros(30, dtype=int)
+    y[7] = 1
+    proba = np.where(y == 1, 0.75, 0.25)
+    result = compare_to_champion(y, y, y, task="classification", metric="roc_auc", cfg=GatesConfig(n_bootstrap=200),
+                                 proba_champion=proba, proba_challenger=proba)
+    assert 100 < result.details["replicates"] < 200
