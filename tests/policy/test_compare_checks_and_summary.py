@@ -294,7 +294,7 @@ def test_r2_is_resampled_replicate_by_replicate() -> None:
     rng = np.random.default_rng(11)
     y = rng.normal(size=200)
     old, new = y + rng.normal(scale=0.8, size=200), y + rng.normal(scale=0.5, size=200)
-    result = compare_to_champion(y, old, new, task="regression", metric="r2", cfg=GatesConfig(n_bootstrap=200))
+    result = compare_to_champion(y, old, new, task="regression", metric="r2", cfg=GatesConfig(n_bootstrap=300))
     assert result.ci_low is not None and result.ci_high is not None
     assert result.ci_low < result.delta < result.ci_high and result.ci_low > -1 and result.ci_high < 1
 
