@@ -35,7 +35,8 @@ LABELLED = ("quiet", "labelled performance is available (800 labels); no estimat
 BUDGET = {"budget_retrains": 0, "budget_max_retrains": 10, "budget_spent": 0.0, "budget_projected_cost": 0.0,
           "budget_max_cost": None, "budget_period_seconds": None, "budget_period_rows": 50000}
 ALL_ON = {"feature_drift": {"enabled": True}, "prediction_drift": {"enabled": True},
-          "estimated_performance_drop": {"enabled": True}}
+          "estimated_performance_drop": {"enabled": True}, "coverage_drop": {"enabled": True}}
+NO_COVERAGE = ("quiet", "no conformal coverage in the window (no calibration, or no labels)")
 
 
 def make_cfg(triggers: dict[str, Any], budget: dict[str, Any] | None = None) -> PilotConfig:
@@ -58,7 +59,8 @@ def test_a_tick_where_every_trigger_fires() -> None:
     s = MonitoringSummary(
         n_predictions=1000, n_labelled=800, metric="accuracy", window_end=DAY, performance=0.625,
         segment_performance={"region=n": {"value": 0.5, "n": 400}, "region=s": {"value": 0.625, "n": 400}},
-        drift_share=0.75, drifted_features=["a", "b"], prediction_drift=0.25, estimated_performance=0.5)
+        drift_share=0.75, drifted_features=["a", "b"], prediction_drift=0.25, estimated_performance=0.5,
+        coverage={"coverage": 0.75, "target": 0.875, "p_value": 1e-9, "n": 800.0})
     out = evaluate(cfg, s, replace(state, schedule_anchor=T0), DAY)
     degrading = "; labelled accuracy is also degrading (0.1250 worse than the reference, >= 0.0250)"
     schedule = ("scheduled retrain: cron '0 3 * * *' ticked at 2024-01-01T03:00:00+00:00 (counting since "
@@ -69,12 +71,16 @@ def test_a_tick_where_every_trigger_fires() -> None:
                "(threshold 0.08); also over the threshold: region=s 0.1250")
     feature = f"share of drifted features 0.7500 on 1000 predictions (threshold 0.5){degrading}"
     prediction = f"prediction drift statistic 0.2500 on 1000 predictions (threshold 0.2){degrading}"
+    coverage = ("conformal coverage 0.7500 on 800 labelled predictions against the promised 0.8750 (shortfall "
+                "+0.1250, threshold 0.05; binomial p=1e-09)")
     assert readings(out) == {
         "schedule": ("fired", schedule), "change": NO_CHANGE, "performance_drop": ("fired", performance),
         "segment_performance_drop": ("fired", segment), "estimated_performance_drop": LABELLED,
         "feature_drift": ("fired", feature), "prediction_drift": ("fired", prediction),
+        "coverage_drop": ("fired", coverage),
     }
-    assert out.retrain is True and out.reason == "; ".join([schedule, performance, segment, feature, prediction])
+    assert out.retrain is True and out.reason == "; ".join([schedule, performance, segment, feature, prediction,
+                                                            coverage])
     window = {"window_end": "2024-01-02T00:00:00+00:00"}
     rows_cooldown = {"cooldown_seconds": None, "cooldown_rows": 1000, **window}
     assert numbers(out, "schedule") == {
@@ -98,8 +104,11 @@ def test_a_tick_where_every_trigger_fires() -> None:
     assert numbers(out, "prediction_drift") == {
         "n_predictions": 1000, "n": 1000, "min_samples": 200, "performance_drop": 0.125, "degrading_bar": 0.025,
         "value": 0.25, "threshold": 0.2, **rows_cooldown, **BUDGET}
+    assert numbers(out, "coverage_drop") == {
+        "coverage": 0.75, "target": 0.875, "p_value": 1e-9, "shortfall": 0.125, "alpha": 0.01, "n": 800,
+        "min_samples": 200, "value": 0.125, "threshold": 0.05, **rows_cooldown, **BUDGET}
     fired = {name: DAY for name in ("schedule", "performance_drop", "segment_performance_drop", "feature_drift",
-                                    "prediction_drift")}
+                                    "prediction_drift", "coverage_drop")}
     assert out.new_state == replace(state, last_fired=fired, schedule_anchor=DAY)
 
 
@@ -116,6 +125,7 @@ def test_the_first_window_sets_the_references_it_can() -> None:
         "estimated_performance_drop": LABELLED,
         "feature_drift": ("quiet", "share of drifted features 0.2500 on 1000 predictions (threshold 0.5)"),
         "prediction_drift": ("quiet", "prediction drift statistic 0.1250 on 1000 predictions (threshold 0.2)"),
+        "coverage_drop": NO_COVERAGE,
     }
     assert (out.retrain, out.reason) == (False, "no trigger fired")
     # the private keys that carried the new references are not recorded
@@ -153,6 +163,7 @@ def test_a_window_with_nothing_measured() -> None:
         "estimated_performance_drop": ("quiet", "no performance estimate in the window"),
         "feature_drift": ("quiet", "no share of drifted features in the window"),
         "prediction_drift": ("quiet", "no prediction drift statistic in the window"),
+        "coverage_drop": NO_COVERAGE,
     }
     few = evaluate(make_cfg({}), replace(s, performance=0.5, n_labelled=150), TriggerState(), T0)
     assert readings(few)["performance_drop"] == ("quiet", "no reference yet and only 150 labelled predictions")
@@ -177,6 +188,7 @@ def test_too_few_samples_are_not_acted_on_and_the_next_tick_is_announced() -> No
                           "0.5); not acted on: only 150 samples, min_samples is 200"),
         "prediction_drift": ("insufficient_samples", "prediction drift statistic 0.5000 on 150 predictions (threshold "
                              "0.2); not acted on: only 150 samples, min_samples is 200"),
+        "coverage_drop": NO_COVERAGE,
     }
     assert numbers(out, "schedule") == {
         "schedule": "0 3 * * *", "tick": "2024-01-01T03:00:00+00:00", "since": "2024-01-01T00:00:00+00:00",
@@ -271,7 +283,8 @@ def test_every_firing_trigger_in_its_cooldown() -> None:
 
 def test_a_disabled_trigger_with_nothing_to_read_keeps_its_own_reason() -> None:
     off = {name: {"enabled": False} for name in ("performance_drop", "segment_performance_drop",
-                                                 "estimated_performance_drop", "feature_drift", "prediction_drift")}
+                                                 "estimated_performance_drop", "feature_drift", "prediction_drift",
+                                                 "coverage_drop")}
     empty = MonitoringSummary(n_predictions=100, n_labelled=0, metric="accuracy", window_end=T0)
     assert readings(evaluate(make_cfg(off), empty, TriggerState(), T0)) == {
         "schedule": NO_SCHEDULE, "change": NO_CHANGE,
@@ -280,6 +293,7 @@ def test_a_disabled_trigger_with_nothing_to_read_keeps_its_own_reason() -> None:
         "estimated_performance_drop": ("quiet", "no performance estimate in the window"),
         "feature_drift": ("quiet", "no share of drifted features in the window"),
         "prediction_drift": ("quiet", "no prediction drift statistic in the window"),
+        "coverage_drop": NO_COVERAGE,
     }
     # references being set, or not yet: still nothing to disable
     first = MonitoringSummary(n_predictions=150, n_labelled=150, metric="accuracy", window_end=T0, performance=0.5,
