@@ -75,6 +75,9 @@ def prepare(group: str, workdir: Path) -> None:
         "pytest_add_cli_args_test_selection": tests,
         "pytest_add_cli_args": ["-p", "no:cacheprovider", "-q", "-x"],
         "use_git_change_detection": False,
+        # fork each mutant's run from a process that only collected the tests: forked from
+        # the process that ran the whole suite (server threads, thread pools), children crash
+        "process_isolation": "forkserver",
     }
     lines = ["", "[tool.mutmut]"] + [f"{k} = {json.dumps(v)}" for k, v in mutmut.items()]
     (workdir / "pyproject.toml").write_text(config + "\n".join(lines) + "\n")
