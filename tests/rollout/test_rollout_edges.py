@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -22,7 +20,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from rollout_helpers import MODEL, REnv, traffic
+from rollout_helpers import (
+    FEATURES,
+    MODEL,
+    REnv,
+    log_answers,
+    log_feedback,
+    prediction_log,
+    traffic,
+)
 from scipy import stats as sps
 from serving_helpers import NUMERIC, SIGNATURE, make_frame, make_pipeline
 from sklearn.compose import ColumnTransformer
@@ -41,13 +47,11 @@ from modelpilot.rollout.ab import MIN_ROWS_PER_ARM, ab_test, arm_values
 from modelpilot.rollout.canary import MIN_HEALTH_ROWS
 from modelpilot.rollout.probe import _problem, check_servable, probe_frame
 from modelpilot.rollout.router import bucket, challenger_mask, retired_mask, route
-from modelpilot.serving.cache import load_version
-from modelpilot.serving.predlog import FeedbackBatch, PredictionBatch, PredictionLogWriter
-from modelpilot.serving.routing import error_batch
+from modelpilot.serving.predlog import PredictionBatch
 from modelpilot.store import Store
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
-FEATURES = ["age", "income", "plan", "region"]
+
 # limits far from anything these logs measure: the tests are about one decision each
 CALM = {"max_latency_p99_ms": 60_000, "max_divergence": 1.0, "min_labelled": 100_000}
 
@@ -352,39 +356,6 @@ def test_probe_problems_of_answers_no_sklearn_model_gives(classifiers: list[Pipe
     regression = SimpleNamespace(task="regression", classes=None)
     assert _problem(np.array([1.0, 2.0, 3.0, np.inf]), None, regression, 4) == "non-finite regression output"
     assert _problem(np.array([1, 2, 3, 4]), None, regression, 4) is None
-
-
-# --------------------------------------------------------------------------- the prediction log
-
-
-@contextmanager
-def prediction_log(env: REnv) -> Iterator[PredictionLogWriter]:
-    writer = PredictionLogWriter(env.artifacts, flush_rows=1_000_000, flush_interval=3600)
-    try:
-        yield writer
-    finally:
-        writer.close()
-
-
-def log_answers(writer: PredictionLogWriter, env: REnv, model: str, version: int, rows: pd.DataFrame,
-                role: str = "primary") -> Any:
-    """Log what ``version`` answers to ``rows`` as a server does; returns the answer."""
-    loaded = load_version(env.store, env.artifacts, model, version)
-    out = loaded.predict(rows[FEATURES])
-    columns = {c: rows[c].to_numpy() for c in FEATURES}
-    if role == "error":
-        writer.log_predictions(error_batch(model, loaded, rows["id"].tolist(), columns, 1.0))
-    else:
-        writer.log_predictions(PredictionBatch(
-            model=model, ids=rows["id"].tolist(), version=version, predictions=out.labels, scores=out.scores,
-            probabilities=out.probabilities, features=columns, latency_ms=1.0, role=role))
-    return out
-
-
-def log_feedback(writer: PredictionLogWriter, model: str, rows: pd.DataFrame, labels: Any,
-                 rewards: Any = None) -> None:
-    writer.log_feedback(FeedbackBatch(model=model, ids=rows["id"].tolist(), labels=[str(v) for v in labels],
-                                      rewards=None if rewards is None else [float(r) for r in rewards]))
 
 
 # --------------------------------------------------------------------------- A/B on rewards
