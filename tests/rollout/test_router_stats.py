@@ -30,6 +30,19 @@ def test_route_is_a_pure_sticky_function_of_key_and_rollout() -> None:
     assert wider[mask].all()
 
 
+def test_each_arm_is_answered_by_its_own_version() -> None:
+    s = state(0.3)
+    routes = [route(f"customer-{i}", s) for i in range(200)]
+    assert {(r.primary_version, r.shadow_version) for r in routes if r.arm == "champion"} == {(1, None)}
+    assert {(r.primary_version, r.shadow_version) for r in routes if r.arm == "challenger"} == {(2, None)}
+    # a key goes to the challenger exactly when its bucket is below the share
+    assert [r.arm == "challenger" for r in routes] == [bucket(f"customer-{i}", "r1") < 0.3 for i in range(200)]
+    # nothing to the challenger at share 0, everything at share 1; a decided rollout routes to the champion given
+    assert {route(f"k{i}", state(0.0)) for i in range(50)} == {(1, None, "champion")}
+    assert {route(f"k{i}", state(1.0)) for i in range(50)} == {(2, None, "challenger")}
+    assert route("k", state(1.0).decided("promoted", "done"), champion=2) == (2, None, "champion")
+
+
 def test_shadow_and_no_rollout_routes() -> None:
     assert route("k", state(0.0, shadow=True)) == (1, 2, "champion")
     assert route("k", None, champion=7) == (7, None, "champion")
