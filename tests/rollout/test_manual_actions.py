@@ -142,3 +142,28 @@ def test_a_rejection_known_only_from_the_version_status_is_named_by_it(renv: Any
     renv.store.set_version_status(MODEL, renv.healthy, "rejected", actor="controller", reason="")
     with pytest.raises(Conflict, match=r"was rejected \(version status\);"):
         review.promote_manual(renv.store, MODEL, renv.healthy, "alice", artifacts=renv.artifacts)
+
+
+def test_an_approval_whose_champion_moved_meanwhile_is_recorded_but_promotes_nothing(
+        renv: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    renv.configure({"strategy": "replace"})
+    review.request_review(renv.store, MODEL, renv.healthy, champion=renv.champion, reason="retrain")
+    decide = renv.store.decide_approval
+
+    def decide_while_an_operator_moves_the_champion(*args: Any, **kwargs: Any) -> Any:
+        out = decide(*args, **kwargs)
+        renv.store.set_alias(MODEL, "champion", renv.worse, actor="ops", reason="moved by hand meanwhile")
+        return out
+
+    monkeypatch.setattr(renv.store, "decide_approval", decide_while_an_operator_moves_the_champion)
+    with pytest.raises(Conflict) as raised:
+        review.approve(renv.store, renv.cfg, MODEL, renv.healthy, "dave", "looks good", artifacts=renv.artifacts)
+    assert str(raised.value) == (
+        f"the champion of 'churn' moved to v{renv.worse} while v{renv.healthy} was being approved: the approval is "
+        f"recorded but nothing was promoted; run 'modelpilot promote {renv.healthy}' if still wanted")
+    (event,) = renv.store.events(model=MODEL, kind="approval_not_applied")
+    assert (event.subject, event.actor) == (f"v{renv.healthy}", "dave")
+    assert event.reason == (f"v{renv.healthy} was approved but the champion moved to v{renv.worse} meanwhile; "
+                            "nothing was promoted")
+    assert renv.store.get_alias(MODEL, "champion") == renv.worse
+    assert renv.store.get_approval(MODEL, renv.healthy).status == "approved"
