@@ -86,6 +86,9 @@ def prepare(group: str, workdir: Path) -> None:
         # fork each mutant's run from a process that only collected the tests: forked from
         # the process that ran the whole suite (server threads, thread pools), children crash
         "process_isolation": "forkserver",
+        # mutmut's time estimate counts only the tests' calls, not their fixtures (a trained
+        # model, a server): without slack a loaded machine times out mutants the tests never judged
+        "timeout_constant": 10.0,
     }
     lines = ["", "[tool.mutmut]"] + [f"{k} = {json.dumps(v)}" for k, v in mutmut.items()]
     (workdir / "pyproject.toml").write_text(config + "\n".join(lines) + "\n")
