@@ -44,7 +44,7 @@ from modelpilot.policy.compare import MIN_HOLDOUT_ROWS
 from modelpilot.rollout import get_strategy, stats
 from modelpilot.rollout import state as st
 from modelpilot.rollout.ab import MIN_ROWS_PER_ARM, ab_test, arm_values
-from modelpilot.rollout.canary import MIN_HEALTH_ROWS
+from modelpilot.rollout.canary import MIN_HEALTH_ROWS, latency_check
 from modelpilot.rollout.probe import _problem, check_servable, probe_frame
 from modelpilot.rollout.router import bucket, challenger_mask, retired_mask, route
 from modelpilot.serving.predlog import PredictionBatch
@@ -547,3 +547,23 @@ def test_shadow_waits_while_the_labels_cannot_be_compared(renv: REnv) -> None:
     decided = renv.advance()
     assert decided.status in ("promoted", "rejected") and decided.numbers["pairs"] == 50
     assert decided.numbers["metric"] == "roc_auc"
+
+
+def test_an_unhealthy_ab_challenger_is_rolled_back_with_every_breach_named(renv: REnv) -> None:
+    renv.configure({"strategy": "ab", "ab": {"share": 0.5}, "canary": {"min_latency_samples": 20, "max_error_rate": 0.1}})
+    strategy = get_strategy("ab", cfg=renv.cfg, artifacts=renv.artifacts)
+    strategy.start(renv.store, MODEL, renv.healthy, champion=renv.champion, reason="t", numbers={}, now=T0)
+    rows = traffic(70, seed=51)
+    with prediction_log(renv) as writer:
+        log_answers(writer, renv, MODEL, renv.champion, rows.iloc[:40], latency_ms=1.0)
+        log_answers(writer, renv, MODEL, renv.healthy, rows.iloc[40:60], latency_ms=500.0)
+        log_answers(writer, renv, MODEL, renv.healthy, rows.iloc[60:], role="error")
+    decision = strategy.advance(renv.store, MODEL, now=T0 + timedelta(minutes=1))
+    assert decision is not None and decision.status == "rolled_back"
+    slow, _ = latency_check(renv.cfg.rollout.canary, pd.DataFrame({"latency_ms": [1.0] * 40}),
+                            pd.DataFrame({"latency_ms": [500.0] * 20}))
+    assert slow is not None
+    assert decision.reason == f"A/B challenger unhealthy: error rate 33.3% > 10.0% (10 of 30 calls failed); {slow}"
+    assert decision.numbers["error_rate"] == pytest.approx(10 / 30)
+    assert renv.store.get_version(MODEL, renv.healthy).status == "rejected"
+    assert renv.store.get_alias(MODEL, "champion") == renv.champion
