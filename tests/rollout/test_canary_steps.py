@@ -68,3 +68,25 @@ def test_a_canary_records_its_plan_each_step_and_the_promotion(renv: REnv) -> No
     assert final.decision is not None and final.decision["time"] == done.isoformat()
     assert final.decision["reason"] == promoted.reason and final.decision["numbers"]["step"] == 2
     assert renv.store.get_alias(MODEL, "champion") == renv.healthy
+
+
+def test_a_step_judges_latency_against_the_champion_in_that_step_only(renv: REnv) -> None:
+    renv.configure({"strategy": "canary", "canary": {"steps": [50.0, 100.0], "hold_requests": 20,
+                                                     "min_latency_samples": 20, "max_divergence": 1.0}})
+    canary = get_strategy("canary", cfg=renv.cfg, artifacts=renv.artifacts)
+    canary.start(renv.store, MODEL, renv.healthy, champion=renv.champion, reason="retrain", numbers={}, now=T0)
+    with prediction_log(renv) as writer:  # step 1: both arms slow alike (a loaded machine)
+        log_answers(writer, renv, MODEL, renv.champion, traffic(30, seed=11), latency_ms=500.0)
+        log_answers(writer, renv, MODEL, renv.healthy, traffic(20, seed=12), latency_ms=500.0)
+    moved = canary.advance(renv.store, MODEL, now=T0 + timedelta(minutes=1))
+    assert moved is not None and moved.reason == "canary moved to step 2 (100%)"
+    with prediction_log(renv) as writer:  # step 2: the champion is fast again, the challenger is not
+        log_answers(writer, renv, MODEL, renv.champion, traffic(30, seed=13), latency_ms=1.0)
+        log_answers(writer, renv, MODEL, renv.healthy, traffic(20, seed=14), latency_ms=500.0)
+    decision = canary.advance(renv.store, MODEL, now=T0 + timedelta(minutes=2))
+    assert decision is not None and decision.status == "rolled_back"
+    assert decision.reason.startswith(
+        "canary step 2 (100%) unhealthy: latency p99 500 ms vs the champion's 1 ms in the same period (20/30 calls): "
+        "more than 1.5x and 20 ms above it on 20 calls")
+    assert decision.numbers["latency_limit_ms"] == 21.0
+    assert renv.store.get_alias(MODEL, "champion") == renv.champion
