@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from modelpilot.errors import Conflict, NotFound
-from modelpilot.rollout import get_strategy, review
+from modelpilot.rollout import get_strategy, promote, review
 from modelpilot.rollout import state as st
 from modelpilot.rollout.progressive import CHALLENGER_ALIAS
 
@@ -167,3 +167,11 @@ def test_an_approval_whose_champion_moved_meanwhile_is_recorded_but_promotes_not
                             "nothing was promoted")
     assert renv.store.get_alias(MODEL, "champion") == renv.worse
     assert renv.store.get_approval(MODEL, renv.healthy).status == "approved"
+
+
+def test_a_promotion_without_an_actor_is_the_controllers(renv: Any) -> None:
+    promote(renv.store, MODEL, renv.healthy, champion=renv.champion, reason="gate passed", numbers={"delta": 0.1})
+    (event,) = renv.store.events(model=MODEL, kind="promoted")
+    assert (event.actor, event.subject, event.reason) == ("controller", f"v{renv.healthy}", "gate passed")
+    assert event.numbers == {"delta": 0.1, "from_version": renv.champion, "to_version": renv.healthy}
+    assert renv.store.alias_history(MODEL, "champion")[0].actor == "controller"
