@@ -28,9 +28,13 @@ from modelpilot.config import PilotConfig
 from modelpilot.rollout import get_strategy
 from modelpilot.rollout.state import active
 from modelpilot.serving import create_app, start_in_thread
+from modelpilot.serving.cache import load_version
+from modelpilot.serving.predlog import FeedbackBatch, PredictionBatch, PredictionLogWriter
+from modelpilot.serving.routing import error_batch
 from modelpilot.store import Store
 
 MODEL = "churn"
+FEATURES = ["age", "income", "plan", "region"]
 
 
 def dummy_pipeline() -> Pipeline:
@@ -158,3 +162,36 @@ def send(server: Server, rows: pd.DataFrame, *, batch: int = 1, labels: bool = T
 
 def versions_of(answers: list[dict[str, Any]]) -> np.ndarray:
     return np.array([a["model_version"] for a in answers])
+
+
+# --------------------------------------------------------------------------- the prediction log, written directly
+
+
+@contextmanager
+def prediction_log(env: REnv) -> Iterator[PredictionLogWriter]:
+    writer = PredictionLogWriter(env.artifacts, flush_rows=1_000_000, flush_interval=3600)
+    try:
+        yield writer
+    finally:
+        writer.close()
+
+
+def log_answers(writer: PredictionLogWriter, env: REnv, model: str, version: int, rows: pd.DataFrame,
+                role: str = "primary", latency_ms: float = 1.0) -> Any:
+    """Log what ``version`` answers to ``rows`` as a server does; returns the answer."""
+    loaded = load_version(env.store, env.artifacts, model, version)
+    out = loaded.predict(rows[FEATURES])
+    columns = {c: rows[c].to_numpy() for c in FEATURES}
+    if role == "error":
+        writer.log_predictions(error_batch(model, loaded, rows["id"].tolist(), columns, latency_ms))
+    else:
+        writer.log_predictions(PredictionBatch(
+            model=model, ids=rows["id"].tolist(), version=version, predictions=out.labels, scores=out.scores,
+            probabilities=out.probabilities, features=columns, latency_ms=latency_ms, role=role))
+    return out
+
+
+def log_feedback(writer: PredictionLogWriter, model: str, rows: pd.DataFrame, labels: Any,
+                 rewards: Any = None) -> None:
+    writer.log_feedback(FeedbackBatch(model=model, ids=rows["id"].tolist(), labels=[str(v) for v in labels],
+                                      rewards=None if rewards is None else [float(r) for r in rewards]))

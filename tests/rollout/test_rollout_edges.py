@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -22,7 +20,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from rollout_helpers import MODEL, REnv, traffic
+from rollout_helpers import (
+    FEATURES,
+    MODEL,
+    REnv,
+    log_answers,
+    log_feedback,
+    prediction_log,
+    traffic,
+)
 from scipy import stats as sps
 from serving_helpers import NUMERIC, SIGNATURE, make_frame, make_pipeline
 from sklearn.compose import ColumnTransformer
@@ -38,16 +44,14 @@ from modelpilot.policy.compare import MIN_HOLDOUT_ROWS
 from modelpilot.rollout import get_strategy, stats
 from modelpilot.rollout import state as st
 from modelpilot.rollout.ab import MIN_ROWS_PER_ARM, ab_test, arm_values
-from modelpilot.rollout.canary import MIN_HEALTH_ROWS
+from modelpilot.rollout.canary import MIN_HEALTH_ROWS, latency_check
 from modelpilot.rollout.probe import _problem, check_servable, probe_frame
 from modelpilot.rollout.router import bucket, challenger_mask, retired_mask, route
-from modelpilot.serving.cache import load_version
-from modelpilot.serving.predlog import FeedbackBatch, PredictionBatch, PredictionLogWriter
-from modelpilot.serving.routing import error_batch
+from modelpilot.serving.predlog import PredictionBatch
 from modelpilot.store import Store
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
-FEATURES = ["age", "income", "plan", "region"]
+
 # limits far from anything these logs measure: the tests are about one decision each
 CALM = {"max_latency_p99_ms": 60_000, "max_divergence": 1.0, "min_labelled": 100_000}
 
@@ -354,39 +358,6 @@ def test_probe_problems_of_answers_no_sklearn_model_gives(classifiers: list[Pipe
     assert _problem(np.array([1, 2, 3, 4]), None, regression, 4) is None
 
 
-# --------------------------------------------------------------------------- the prediction log
-
-
-@contextmanager
-def prediction_log(env: REnv) -> Iterator[PredictionLogWriter]:
-    writer = PredictionLogWriter(env.artifacts, flush_rows=1_000_000, flush_interval=3600)
-    try:
-        yield writer
-    finally:
-        writer.close()
-
-
-def log_answers(writer: PredictionLogWriter, env: REnv, model: str, version: int, rows: pd.DataFrame,
-                role: str = "primary") -> Any:
-    """Log what ``version`` answers to ``rows`` as a server does; returns the answer."""
-    loaded = load_version(env.store, env.artifacts, model, version)
-    out = loaded.predict(rows[FEATURES])
-    columns = {c: rows[c].to_numpy() for c in FEATURES}
-    if role == "error":
-        writer.log_predictions(error_batch(model, loaded, rows["id"].tolist(), columns, 1.0))
-    else:
-        writer.log_predictions(PredictionBatch(
-            model=model, ids=rows["id"].tolist(), version=version, predictions=out.labels, scores=out.scores,
-            probabilities=out.probabilities, features=columns, latency_ms=1.0, role=role))
-    return out
-
-
-def log_feedback(writer: PredictionLogWriter, model: str, rows: pd.DataFrame, labels: Any,
-                 rewards: Any = None) -> None:
-    writer.log_feedback(FeedbackBatch(model=model, ids=rows["id"].tolist(), labels=[str(v) for v in labels],
-                                      rewards=None if rewards is None else [float(r) for r in rewards]))
-
-
 # --------------------------------------------------------------------------- A/B on rewards
 
 
@@ -576,3 +547,23 @@ def test_shadow_waits_while_the_labels_cannot_be_compared(renv: REnv) -> None:
     decided = renv.advance()
     assert decided.status in ("promoted", "rejected") and decided.numbers["pairs"] == 50
     assert decided.numbers["metric"] == "roc_auc"
+
+
+def test_an_unhealthy_ab_challenger_is_rolled_back_with_every_breach_named(renv: REnv) -> None:
+    renv.configure({"strategy": "ab", "ab": {"share": 0.5}, "canary": {"min_latency_samples": 20, "max_error_rate": 0.1}})
+    strategy = get_strategy("ab", cfg=renv.cfg, artifacts=renv.artifacts)
+    strategy.start(renv.store, MODEL, renv.healthy, champion=renv.champion, reason="t", numbers={}, now=T0)
+    rows = traffic(70, seed=51)
+    with prediction_log(renv) as writer:
+        log_answers(writer, renv, MODEL, renv.champion, rows.iloc[:40], latency_ms=1.0)
+        log_answers(writer, renv, MODEL, renv.healthy, rows.iloc[40:60], latency_ms=500.0)
+        log_answers(writer, renv, MODEL, renv.healthy, rows.iloc[60:], role="error")
+    decision = strategy.advance(renv.store, MODEL, now=T0 + timedelta(minutes=1))
+    assert decision is not None and decision.status == "rolled_back"
+    slow, _ = latency_check(renv.cfg.rollout.canary, pd.DataFrame({"latency_ms": [1.0] * 40}),
+                            pd.DataFrame({"latency_ms": [500.0] * 20}))
+    assert slow is not None
+    assert decision.reason == f"A/B challenger unhealthy: error rate 33.3% > 10.0% (10 of 30 calls failed); {slow}"
+    assert decision.numbers["error_rate"] == pytest.approx(10 / 30)
+    assert renv.store.get_version(MODEL, renv.healthy).status == "rejected"
+    assert renv.store.get_alias(MODEL, "champion") == renv.champion

@@ -30,6 +30,19 @@ def test_route_is_a_pure_sticky_function_of_key_and_rollout() -> None:
     assert wider[mask].all()
 
 
+def test_each_arm_is_answered_by_its_own_version() -> None:
+    s = state(0.3)
+    routes = [route(f"customer-{i}", s) for i in range(200)]
+    assert {(r.primary_version, r.shadow_version) for r in routes if r.arm == "champion"} == {(1, None)}
+    assert {(r.primary_version, r.shadow_version) for r in routes if r.arm == "challenger"} == {(2, None)}
+    # a key goes to the challenger exactly when its bucket is below the share
+    assert [r.arm == "challenger" for r in routes] == [bucket(f"customer-{i}", "r1") < 0.3 for i in range(200)]
+    # nothing to the challenger at share 0, everything at share 1; a decided rollout routes to the champion given
+    assert {route(f"k{i}", state(0.0)) for i in range(50)} == {(1, None, "champion")}
+    assert {route(f"k{i}", state(1.0)) for i in range(50)} == {(2, None, "challenger")}
+    assert route("k", state(1.0).decided("promoted", "done"), champion=2) == (2, None, "champion")
+
+
 def test_shadow_and_no_rollout_routes() -> None:
     assert route("k", state(0.0, shadow=True)) == (1, 2, "champion")
     assert route("k", None, champion=7) == (7, None, "champion")
@@ -53,6 +66,26 @@ def test_welch_ttest_and_sample_sizes() -> None:
     n = stats.sample_size_proportions(0.7, 0.05, alpha=0.05, power=0.8)
     assert 1200 < n < 1400  # the textbook figure for 70% -> 75% is ~1250 per arm
     assert stats.sample_size_means(1.0, 0.2, alpha=0.05, power=0.8) == pytest.approx(393, abs=2)
+
+
+def test_every_test_reports_both_arms_sizes_and_values() -> None:
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(1.0, 1.0, 40), rng.normal(1.5, 2.0, 50)
+    welch = stats.welch_ttest(a, b, alpha=0.1)
+    assert (welch.test, welch.n_champion, welch.n_challenger) == ("welch_t", 40, 50)
+    assert (welch.champion_value, welch.challenger_value) == (pytest.approx(a.mean()), pytest.approx(b.mean()))
+    assert welch.effect == pytest.approx(b.mean() - a.mean())
+    ci = sps.ttest_ind(b, a, equal_var=False).confidence_interval(0.9)
+    assert (welch.ci_low, welch.ci_high) == (pytest.approx(ci.low), pytest.approx(ci.high))
+    z = stats.two_proportion_ztest(30, 40, 45, 50, alpha=0.05)
+    assert (z.test, z.n_champion, z.n_challenger) == ("two_proportion_z", 40, 50)
+    assert (z.champion_value, z.challenger_value) == (0.75, 0.9)
+    se = np.sqrt(0.75 * 0.25 / 40 + 0.9 * 0.1 / 50)
+    assert (z.ci_low, z.ci_high) == (pytest.approx(0.15 - sps.norm.ppf(0.975) * se),
+                                     pytest.approx(0.15 + sps.norm.ppf(0.975) * se))
+    seq = stats.msprt(a, b, tau=0.5)
+    assert (seq.test, seq.n_champion, seq.n_challenger) == ("msprt", 40, 50)
+    assert (seq.champion_value, seq.challenger_value) == (pytest.approx(a.mean()), pytest.approx(b.mean()))
 
 
 def test_msprt_stays_valid_under_continuous_monitoring_and_finds_real_effects() -> None:
