@@ -46,9 +46,10 @@ class RayCluster:
     temp_dirs: list[Path] = field(default_factory=list)
 
     def processes(self) -> list[psutil.Process]:
-        """Every live process of the cluster: those naming one of its folders, and their children."""
+        """Every live process of the cluster: those naming one of its folders or its head's
+        address (the Ray Client servers name only the address), and their children."""
         roots: list[psutil.Process] = []
-        marks = [str(d) for d in self.temp_dirs]
+        marks = [str(d) for d in self.temp_dirs] + ([f"--address={self.address}"] if self.address else [])
         for proc in psutil.process_iter(["cmdline"]):
             cmd = " ".join(proc.info["cmdline"] or ())
             if any(mark in cmd for mark in marks):
@@ -72,12 +73,22 @@ class RayCluster:
             except psutil.NoSuchProcess:
                 continue
         _, alive = psutil.wait_procs(procs, timeout=grace)  # gcs_server may ignore SIGTERM
-        for proc in alive + self.processes():  # a worker may have been started meanwhile
+        killed = alive + self.processes()  # a worker may have been started meanwhile
+        for proc in killed:
             try:
                 proc.kill()
             except psutil.NoSuchProcess:
                 continue
-        psutil.wait_procs(alive, timeout=grace)
+        psutil.wait_procs(killed, timeout=grace)
+        left = []
+        for proc in self.processes():
+            try:
+                if proc.status() != psutil.STATUS_ZOMBIE:
+                    left.append(" ".join(proc.cmdline()))
+            except psutil.NoSuchProcess:
+                continue
+        if left:  # e.g. a server that names neither a folder nor the address: it would outlive the test
+            raise RuntimeError(f"Ray processes outlived the cluster: {left}")
 
 
 def _free_port() -> int:
