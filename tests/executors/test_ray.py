@@ -189,14 +189,8 @@ def test_a_driver_reaches_the_cluster_through_ray_client(ray_client_address: str
     assert ray_client_address.startswith("ray://127.0.0.1:")
     script = tmp_path / "driver.py"
     script.write_text(_CLIENT_DRIVER)
-    for _attempt in range(2):
-        done = subprocess.run([sys.executable, str(script), ray_client_address], capture_output=True, text=True,
-                              timeout=300, check=False)
-        # the head starts a server process per Ray Client driver; on a starved machine that
-        # process has been seen to die while starting (Ray's "Starting Ray client server
-        # failed"): that is Ray's startup, not the connection under test, so it is tried again once
-        if done.returncode == 0 or "Starting Ray client server failed" not in done.stderr:
-            break
+    done = subprocess.run([sys.executable, str(script), ray_client_address], capture_output=True, text=True,
+                          timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     ran = json.loads(done.stdout.strip().splitlines()[-1])
     assert len(ran) == 3 and {node for node, _ in ran} <= nodes
