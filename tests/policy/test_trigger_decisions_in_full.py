@@ -37,6 +37,16 @@ BUDGET = {"budget_retrains": 0, "budget_max_retrains": 10, "budget_spent": 0.0, 
 ALL_ON = {"feature_drift": {"enabled": True}, "prediction_drift": {"enabled": True},
           "estimated_performance_drop": {"enabled": True}, "coverage_drop": {"enabled": True}}
 NO_COVERAGE = ("quiet", "no conformal coverage in the window (no calibration, or no labels)")
+# every reading of a window that measured nothing, the triggers enabled or not
+NOTHING_MEASURED = {
+    "schedule": NO_SCHEDULE, "change": NO_CHANGE,
+    "performance_drop": ("quiet", "no labelled performance in the window"),
+    "segment_performance_drop": ("quiet", "no segment performance in the window"),
+    "estimated_performance_drop": ("quiet", "no performance estimate in the window"),
+    "feature_drift": ("quiet", "no share of drifted features in the window"),
+    "prediction_drift": ("quiet", "no prediction drift statistic in the window"),
+    "coverage_drop": NO_COVERAGE,
+}
 
 
 def make_cfg(triggers: dict[str, Any], budget: dict[str, Any] | None = None) -> PilotConfig:
@@ -156,15 +166,7 @@ def test_a_first_estimate_sets_its_baseline_while_labels_are_missing() -> None:
 def test_a_window_with_nothing_measured() -> None:
     s = MonitoringSummary(n_predictions=100, n_labelled=0, metric="accuracy", window_end=T0)
     out = evaluate(make_cfg(ALL_ON), s, TriggerState(), T0)
-    assert readings(out) == {
-        "schedule": NO_SCHEDULE, "change": NO_CHANGE,
-        "performance_drop": ("quiet", "no labelled performance in the window"),
-        "segment_performance_drop": ("quiet", "no segment performance in the window"),
-        "estimated_performance_drop": ("quiet", "no performance estimate in the window"),
-        "feature_drift": ("quiet", "no share of drifted features in the window"),
-        "prediction_drift": ("quiet", "no prediction drift statistic in the window"),
-        "coverage_drop": NO_COVERAGE,
-    }
+    assert readings(out) == NOTHING_MEASURED
     few = evaluate(make_cfg({}), replace(s, performance=0.5, n_labelled=150), TriggerState(), T0)
     assert readings(few)["performance_drop"] == ("quiet", "no reference yet and only 150 labelled predictions")
 
@@ -286,15 +288,7 @@ def test_a_disabled_trigger_with_nothing_to_read_keeps_its_own_reason() -> None:
                                                  "estimated_performance_drop", "feature_drift", "prediction_drift",
                                                  "coverage_drop")}
     empty = MonitoringSummary(n_predictions=100, n_labelled=0, metric="accuracy", window_end=T0)
-    assert readings(evaluate(make_cfg(off), empty, TriggerState(), T0)) == {
-        "schedule": NO_SCHEDULE, "change": NO_CHANGE,
-        "performance_drop": ("quiet", "no labelled performance in the window"),
-        "segment_performance_drop": ("quiet", "no segment performance in the window"),
-        "estimated_performance_drop": ("quiet", "no performance estimate in the window"),
-        "feature_drift": ("quiet", "no share of drifted features in the window"),
-        "prediction_drift": ("quiet", "no prediction drift statistic in the window"),
-        "coverage_drop": NO_COVERAGE,
-    }
+    assert readings(evaluate(make_cfg(off), empty, TriggerState(), T0)) == NOTHING_MEASURED
     # references being set, or not yet: still nothing to disable
     first = MonitoringSummary(n_predictions=150, n_labelled=150, metric="accuracy", window_end=T0, performance=0.5,
                               segment_performance={"a=1": {"value": 0.5, "n": 400}}, estimated_performance=0.5)
