@@ -85,7 +85,7 @@ def shortfall(metric: str, value: float, reference: float) -> float:
     Raises:
         ConfigError: the metric is unknown.
     """
-    worse = -improvement(metric, value, reference)
+    worse = 0.0 - improvement(metric, value, reference)  # not -improvement: equal values give 0.0, not -0.0
     if not is_relative(metric):
         return worse
     scale = abs(reference)

@@ -412,3 +412,15 @@ def test_mcnemar_with_a_margin_tests_the_shifted_share_and_reports_a_paired_inte
     hopeless = compare_to_champion(y, old, new, task="classification", metric="accuracy",
                                    cfg=GatesConfig(test="mcnemar", min_improvement=d / n))
     assert hopeless.p_value == 1.0 and not hopeless.passed
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "rmse", "log_loss"])
+def test_a_value_equal_to_its_reference_falls_short_by_a_plain_zero(metric: str) -> None:
+    """Not -0.0: a drop of zero printed with a sign reads "-0.0000" in a reason."""
+    import math
+
+    from modelpilot.metrics import shortfall
+
+    got = shortfall(metric, 0.8, 0.8)
+    assert got == 0.0 and math.copysign(1.0, got) == 1.0
+    assert f"{got:+.4f}" == "+0.0000"
