@@ -61,9 +61,12 @@ class Uncertainty:
         """``{"intervals" | "prediction_sets", "coverage"}`` for the rows of ``out``."""
         conf = self.conformal(model)
         extra: dict[str, Any] = {"coverage": 1.0 - float(conf["alpha"])}
-        if model.classes is None or out.probabilities is None:
+        if conf["task"] == "regression":
             low, high = intervals(conf, out.labels)
             extra["intervals"] = np.column_stack([low, high])
+        elif out.probabilities is None or model.classes is None:
+            raise self._error(f"v{model.version} of {model.name!r} answered without class probabilities, which "
+                              f"its prediction sets are made of: {self._skip}")
         else:
             classes = model.classes.tolist()
             members = prediction_sets(conf, out.probabilities)
