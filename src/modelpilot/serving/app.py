@@ -312,7 +312,8 @@ def create_app(
             # champion's), off the event loop: up to (features + 1) x 4 predictions per row
             # for an explanation's walk
             if bounds:
-                uncertainty.conformal(model)  # a version without calibration: 422 before predicting
+                # a version without calibration: 422 before predicting (the first read may reach S3)
+                await run_in_threadpool(uncertainty.conformal, model)
             parsed, ids = await run_in_threadpool(parse)
             content = await run_in_threadpool(answer_plain, name, model, parsed, ids, start, explain, bounds)
             recent.add(ids)
