@@ -156,18 +156,18 @@ def _worker_predict(name: str, version: int, body: bytes, max_instances: int, lo
         probabilities=out.probabilities, features=parsed.columns,
         latency_ms=(time.monotonic() - started) * 1000.0,
     )
-    sample = None
-    if retired_fraction > 0:
-        idx = np.flatnonzero(retired_mask(ids, version, retired_fraction))
-        sample = ([ids[i] for i in idx], {k: v[idx] for k, v in parsed.columns.items()})
-    if not log_rows or len(rows) < log_rows:
-        return RemoteAnswer(content, ids, rows, 0, [], sample)
+    if not log_rows or len(rows) < log_rows:  # the rows go back whole: the server takes any sample from them
+        return RemoteAnswer(content, ids, rows, 0, [])
     quarantined: list[tuple[str, str, int, str, str]] = _WORKER["quarantined"]
     stored = _WORKER["writer"].write_now(rows)
     reports = list(quarantined)
     quarantined.clear()
     if not stored:  # e.g. the artifact store is unreachable: the server's writer retries
-        return RemoteAnswer(content, ids, rows, 0, reports, sample)
+        return RemoteAnswer(content, ids, rows, 0, reports)
+    sample = None
+    if retired_fraction > 0:
+        idx = np.flatnonzero(retired_mask(ids, version, retired_fraction))
+        sample = ([ids[i] for i in idx], {k: v[idx] for k, v in parsed.columns.items()})
     return RemoteAnswer(content, ids, None, len(rows) - sum(r[2] for r in reports), reports, sample)
 
 
@@ -183,7 +183,8 @@ class RemoteAnswer:
         logged: rows the lane process wrote to its own segment.
         quarantined: ``(model, kind, rows, reason, key)`` for rows that could not be
             encoded and were set aside (the server counts them and records an event).
-        sample: ``(ids, columns)`` of the rows in the retired champion's sample, when asked.
+        sample: ``(ids, columns)`` of the rows in the retired champion's sample, when asked and
+            the lane logged the rows (otherwise ``rows`` carries every column).
     """
 
     content: bytes
